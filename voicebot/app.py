@@ -1,0 +1,120 @@
+"""The Quart application: the page, ``/health`` and the ``/ws/voice`` WebSocket.
+
+Models are loaded once per process, before the server accepts connections (``before_serving``), and
+shared by every session. Tests may pass ready-made ``stages`` (for example fakes for fault injection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+from quart import Quart, render_template, websocket
+
+from voicebot.providers.base import Stages
+from voicebot.providers.registry import load_stages
+from voicebot.session import VoiceSession
+from voicebot.settings import Settings
+
+WEB_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Runtime:
+    """What the running server holds: its settings, loaded providers and open sessions."""
+
+    settings: Settings
+    stages: Stages | None = None
+    sessions: dict[str, VoiceSession] = field(default_factory=dict)
+
+
+class QuartTransport:
+    """The session's transport over the current Quart websocket."""
+
+    async def receive(self) -> str | bytes | None:
+        # Quart 0.22/0.23 turn an empty binary frame into None; the session answers it with an error.
+        data: Any = await websocket.receive()
+        return data  # type: ignore[no-any-return]
+
+    async def send_text(self, text: str) -> None:
+        await websocket.send(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        await websocket.send(data)
+
+
+def runtime_of(app: Quart) -> Runtime:
+    runtime: Runtime = app.extensions["voicebot"]
+    return runtime
+
+
+def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
+    """Build the application. Without ``stages``, the providers in ``settings`` load at start-up."""
+    app = Quart(
+        __name__,
+        static_folder=str(WEB_ROOT / "static"),
+        template_folder=str(WEB_ROOT / "templates"),
+    )
+    runtime = Runtime(settings=settings, stages=stages)
+    app.extensions["voicebot"] = runtime
+    log = structlog.get_logger("voicebot.app")
+
+    @app.before_serving
+    async def load_models() -> None:
+        if runtime.stages is None:
+            log.info("loading_models")
+            runtime.stages = await asyncio.to_thread(load_stages, settings)
+        log.info("models_ready", **describe_stages(runtime.stages))
+
+    @app.get("/")
+    async def index() -> str:
+        return await render_template("index.html")
+
+    @app.get("/health")
+    async def health() -> tuple[dict[str, Any], int]:
+        if runtime.stages is None:
+            return {"status": "starting"}, 503
+        return {
+            "status": "ok",
+            "sessions": len(runtime.sessions),
+            "stages": {
+                name: {"provider": provider.name, "model": provider.model}
+                for name, provider in (
+                    ("asr", runtime.stages.asr),
+                    ("llm", runtime.stages.llm),
+                    ("tts", runtime.stages.tts),
+                )
+            },
+        }, 200
+
+    @app.websocket("/ws/voice")
+    async def voice() -> None:
+        if runtime.stages is None:
+            await websocket.close(1013, "models are still loading")
+            return
+        session = VoiceSession(QuartTransport(), runtime.stages, settings)
+        runtime.sessions[session.id] = session
+        log.info(
+            "client_connected",
+            session_id=session.id,
+            client=websocket.remote_addr,
+            user_agent=websocket.headers.get("User-Agent", ""),
+        )
+        try:
+            await session.run()
+        finally:
+            runtime.sessions.pop(session.id, None)
+            log.info("client_disconnected", session_id=session.id)
+
+    return app
+
+
+def describe_stages(stages: Stages) -> dict[str, str]:
+    return {
+        "asr": f"{stages.asr.name}:{stages.asr.model}",
+        "llm": f"{stages.llm.name}:{stages.llm.model}",
+        "tts": f"{stages.tts.name}:{stages.tts.model}",
+    }

@@ -1,0 +1,1 @@
+"""Providers for the three stages (ASR, LLM, TTS), chosen by name in the settings."""

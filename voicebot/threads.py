@@ -1,0 +1,75 @@
+"""Running blocking model code off the event loop.
+
+Inference (Whisper, llama.cpp, Piper) blocks for tens to thousands of milliseconds; it runs in worker
+threads so that no session's work freezes the loop that serves every other session. Streaming models
+are bridged with :func:`iterate_in_thread`, which stops the worker between items when the consumer
+goes away (a barge-in cancels the turn task, and the model stops generating at the next token).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar, cast
+
+T = TypeVar("T")
+
+#: Worker threads for inference. A few more than cores: most of a model call releases the GIL, and
+#: a session waiting on a lock (llama.cpp) must not hold up another session's Whisper or Piper call.
+_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voicebot-model")
+_DONE = object()
+
+
+async def run_blocking(func: Callable[[], T]) -> T:
+    """Run ``func`` in a model worker thread and wait for its result."""
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, func)
+
+
+async def iterate_in_thread(make_iterator: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
+    """Consume a blocking iterator in a worker thread, yielding its items on the event loop.
+
+    ``make_iterator`` receives a ``stop`` event that is set when the consumer stops early; the
+    iterator should check it between items (this function checks it too) so the thread is freed.
+    Exceptions raised in the thread are re-raised here.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    stop = threading.Event()
+
+    def post(item: object) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop closed (server shutting down): nobody is listening
+            stop.set()
+
+    def produce() -> None:
+        try:
+            for item in make_iterator(stop):
+                if stop.is_set():
+                    break
+                post(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            post(exc)
+        finally:
+            post(_DONE)
+
+    worker = loop.run_in_executor(_EXECUTOR, produce)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(T, item)
+    finally:
+        stop.set()
+        # The worker sees ``stop`` at its next item; we do not wait for it (a cancelled turn must
+        # release the session at once), but we keep a reference until it ends.
+        _pending.add(worker)
+        worker.add_done_callback(_pending.discard)
+
+
+_pending: set[asyncio.Future[None]] = set()
