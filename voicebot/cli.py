@@ -35,7 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from voicebot.bench import run_bench
 
-    return run_bench(_settings(args), utterances=args.utterances, rounds=args.rounds)
+    return run_bench(_settings(args), args.config, utterances=args.utterances, rounds=args.rounds)
 
 
 def build_parser() -> argparse.ArgumentParser:
