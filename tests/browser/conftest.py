@@ -1,0 +1,198 @@
+"""Fixtures for the browser tests: the real voicebot server, Debian's Chromium with a fake
+microphone that speaks a question, and pages whose WebSocket traffic the tests can read.
+
+Nothing here is faked on the server side: the server runs as `python -m voicebot serve` with
+its embedded models. Chromium is driven by Python playwright through `executable_path`.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from speech import write_question_wav
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "tests" / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+SERVER_READY_TIMEOUT_S = 90
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+# Records every WebSocket frame with the page's own clock (performance.now()), and the time of
+# each release of the mic button or the space bar, so tests can compare the page's latency
+# readout with when the audio really arrived. It wraps the socket; the page's code is untouched.
+WIRE_RECORDER = """
+window.__wire = { sent: [], received: [], releasedAt: [] };
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (event) => {
+      const text = typeof event.data === "string" ? event.data : null;
+      window.__wire.received.push({ t: performance.now(), text, bytes: text === null ? event.data.byteLength : 0 });
+    });
+  }
+  send(data) {
+    const text = typeof data === "string" ? data : null;
+    window.__wire.sent.push({ t: performance.now(), text, bytes: text === null ? data.byteLength : 0 });
+    super.send(data);
+  }
+};
+window.addEventListener("pointerup", () => window.__wire.releasedAt.push(performance.now()), true);
+window.addEventListener("keyup", (e) => e.code === "Space" && window.__wire.releasedAt.push(performance.now()), true);
+"""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: end-to-end test in headless Chromium against the real server")
+
+
+class VoicebotServer:
+    """`python -m voicebot serve` as a subprocess on a fixed port, so it can be stopped and restarted."""
+
+    def __init__(self, port: int, log_path: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}/"
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "voicebot", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"voicebot server exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.health().get("status") == "ok":
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"voicebot server not ready after {SERVER_READY_TIMEOUT_S} s:\n{self.log_tail()}")
+
+    def health(self) -> dict:
+        try:
+            with urllib.request.urlopen(self.url + "health", timeout=2) as response:
+                return json.load(response)
+        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+            return {}
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def server(artifacts: Path) -> Iterator[VoicebotServer]:
+    log_path = artifacts / "browser-server.log"
+    log_path.write_bytes(b"")
+    server = VoicebotServer(free_port(), log_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def launch_browser(playwright_driver, tmp_path_factory) -> Iterator[object]:
+    """Returns a function: question text -> a Chromium whose fake microphone asks it (one per question)."""
+    browsers: dict[str, object] = {}
+    wav_dir = tmp_path_factory.mktemp("fake-mic")
+
+    def launch(question: str):
+        if question not in browsers:
+            wav = write_question_wav(wav_dir / f"question-{len(browsers)}.wav", question)
+            browsers[question] = playwright_driver.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
+            )
+        return browsers[question]
+
+    yield launch
+    for browser in browsers.values():
+        browser.close()
+
+
+@pytest.fixture
+def open_page(launch_browser, server: VoicebotServer) -> Iterator[object]:
+    """Returns a function: question -> a fresh page (own context, so the fake mic starts the
+    question from its beginning) connected to the server, with the wire recorder installed."""
+    contexts = []
+
+    def open_(question: str, viewport: dict | None = None):
+        context = launch_browser(question).new_context(viewport=viewport or {"width": 1000, "height": 760})
+        contexts.append(context)
+        context.add_init_script(WIRE_RECORDER)
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(server.url)
+        page.wait_for_function("window.voicebot && window.voicebot.connected", timeout=15_000)
+        return page
+
+    errors: list[str] = []
+    yield open_
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+

@@ -1,0 +1,213 @@
+"""The push-to-talk page in headless Chromium against the real server and models.
+
+The fake microphone speaks a question (see speech.py). Assertions are on what a person sees
+(bubbles, status line, latency readout) and on the frames the page really sent and received.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = pytest.mark.browser
+
+SHORT_QUESTION = "What is the capital of France?"  # a short reply: about 2 s of speech
+LONG_QUESTION = "Tell me about Paris, the capital of France."  # a reply long enough to interrupt
+HOLD_MS = 3300  # the spoken question plus some of the silence after it
+REPLY_TIMEOUT_MS = 45_000
+
+
+def hold_mic(page, ms: int) -> None:
+    box = page.locator("#mic").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_timeout(ms)
+    page.mouse.up()
+
+
+def wire(page) -> dict:
+    return page.evaluate("window.__wire")
+
+
+def sent_actions(page) -> list[dict]:
+    return [json.loads(frame["text"]) for frame in wire(page)["sent"] if frame["text"] is not None]
+
+
+def received_events(page, event_type: str | None = None) -> list[dict]:
+    events = []
+    for frame in wire(page)["received"]:
+        if frame["text"] is None:
+            continue
+        event = json.loads(frame["text"]) | {"_t": frame["t"]}
+        if event_type is None or event["type"] == event_type:
+            events.append(event)
+    return events
+
+
+def wait_for_event(page, event_type: str, reason: str | None = None, timeout: int = REPLY_TIMEOUT_MS) -> None:
+    """Waits until the page has received an event of this type (and reason, when given)."""
+    page.wait_for_function(
+        """([type, reason]) => window.__wire.received.some((frame) => {
+            if (frame.text === null) return false;
+            const event = JSON.parse(frame.text);
+            return event.type === type && (reason === null || event.reason === reason);
+        })""",
+        arg=[event_type, reason],
+        timeout=timeout,
+    )
+
+
+def same_words(a: str, b: str) -> bool:
+    return a.split() == b.split()
+
+
+def test_page_is_accessible_and_fits_a_phone(open_page) -> None:
+    page = open_page(SHORT_QUESTION, viewport={"width": 360, "height": 720})
+
+    assert page.get_by_role("button", name="Hold to talk").is_visible()
+    assert page.get_by_role("button", name="New conversation").is_visible()
+    assert page.get_by_role("status").inner_text() == "Ready"
+    assert page.get_by_role("status").get_attribute("aria-live") == "polite"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    mic = page.locator("#mic").bounding_box()
+    assert mic["width"] >= 64 and mic["x"] >= 0 and mic["x"] + mic["width"] <= 360
+
+    page.keyboard.press("Tab")  # focus lands on a control and is visibly outlined
+    focused_outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert page.evaluate("document.activeElement.tagName") == "BUTTON"
+    assert focused_outline != "none"
+
+
+def test_hold_to_talk_gets_a_spoken_reply(open_page, artifacts) -> None:
+    page = open_page(SHORT_QUESTION)
+    mic = page.locator("#mic")
+
+    box = mic.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_function("window.voicebot.serverState === 'listening'", timeout=5000)
+    assert page.locator("body").get_attribute("data-state") == "listening"
+    assert mic.get_attribute("aria-pressed") == "true"
+    assert page.get_by_role("status").inner_text() == "Listening…"
+    page.wait_for_timeout(HOLD_MS)
+    page.mouse.up()
+
+    # The microphone went out as 16 kHz PCM s16le in small whole-sample frames, for about the hold.
+    sent = wire(page)["sent"]
+    audio_frames = [frame["bytes"] for frame in sent if frame["text"] is None]
+    assert audio_frames and all(640 <= size <= 3200 and size % 2 == 0 for size in audio_frames)
+    audio_seconds = sum(audio_frames) / 2 / 16000
+    assert HOLD_MS / 1000 - 0.8 < audio_seconds < HOLD_MS / 1000 + 0.3
+    assert [a["action"] for a in sent_actions(page)] == ["start_listening", "stop_listening"]
+
+    # The transcript bubble shows what was said.
+    user_bubble = page.locator(".bubble.user").first
+    user_bubble.wait_for(timeout=REPLY_TIMEOUT_MS)
+    assert re.search(r"capital|france", user_bubble.inner_text(), re.IGNORECASE)
+
+    # The reply settles to the server's final text, which is the streamed pieces put together.
+    reply = page.locator(".bubble.assistant").first
+    page.locator(".bubble.assistant[data-settled='true']").wait_for(timeout=REPLY_TIMEOUT_MS)
+    done = received_events(page, "response_done")[0]
+    pieces = "".join(event["text"] for event in received_events(page, "response_text"))
+    assert pieces == done["text"] and done["text"].strip()
+    assert same_words(reply.locator(".text").inner_text(), done["text"])
+
+    # The reply is heard: the page goes to speaking, then back to ready once playback ends.
+    page.wait_for_function("window.voicebot.playing", timeout=REPLY_TIMEOUT_MS)
+    assert page.locator("body").get_attribute("data-state") == "speaking"
+    page.wait_for_function("!window.voicebot.playing && window.voicebot.state === 'idle'", timeout=REPLY_TIMEOUT_MS)
+    assert page.get_by_role("status").inner_text() == "Ready"
+
+    # Latency: from the release to the first sound, never before the reply's audio arrived.
+    latency = page.evaluate("window.voicebot.lastLatencyMs")
+    released_at = wire(page)["releasedAt"][-1]
+    audio_arrived_at = received_events(page, "audio_start")[0]["_t"]
+    assert audio_arrived_at - released_at - 5 <= latency <= audio_arrived_at - released_at + 500
+    assert reply.get_attribute("data-latency-ms") == str(latency)
+    assert reply.locator(".latency-value").inner_text() == f"{latency} ms to first sound"
+    assert page.locator("#latency").inner_text() == f"Last reply: {latency} ms from release to first sound"
+
+
+def test_a_very_short_press_says_nothing_was_heard(open_page) -> None:
+    page = open_page(SHORT_QUESTION)
+    hold_mic(page, 100)
+    wait_for_event(page, "status", reason="nothing_heard")
+    nothing_heard = [e for e in received_events(page, "status") if e.get("reason") == "nothing_heard"][-1]
+    expect(page.get_by_role("status")).to_have_text(nothing_heard["message"])
+    assert page.locator(".bubble").count() == 0
+
+
+def test_barge_in_silences_the_reply_and_listens(open_page, artifacts) -> None:
+    page = open_page(LONG_QUESTION)
+    hold_mic(page, HOLD_MS)
+
+    # Interrupt once about a second of the reply has been played, while the server still speaks.
+    page.wait_for_function("window.voicebot.playing && window.voicebot.playedMs > 1000", timeout=REPLY_TIMEOUT_MS)
+    assert page.evaluate("window.voicebot.serverState") == "speaking", "reply ended before the barge-in"
+    played_before = page.evaluate("window.voicebot.playedMs")
+    page.mouse.down()
+    assert page.evaluate("window.voicebot.playing") is False  # silenced at once, by the page itself
+
+    start = [a for a in sent_actions(page) if a["action"] == "start_listening"][-1]
+    assert played_before <= start["played_ms"] <= played_before + 300
+
+    # The server cut the reply where the page said; the bubble shows heard and unheard parts.
+    page.wait_for_function("window.voicebot.serverState === 'listening'", timeout=10_000)
+    listening = [e for e in received_events(page, "status") if e["state"] == "listening"][-1]
+    assert listening.get("reason") == "interrupted"
+    interrupted = received_events(page, "response_interrupted")[0]
+    reply = page.locator(".bubble.assistant[data-interrupted='true']")
+    assert same_words(reply.locator(".heard").inner_text(), interrupted["heard"]) and interrupted["heard"].strip()
+    assert reply.locator(".unheard").inner_text().strip() != ""
+    assert reply.locator(".tag").inner_text().startswith("Interrupted")
+    heard_opacity = float(reply.locator(".heard").evaluate("e => getComputedStyle(e).opacity"))
+    unheard_opacity = float(reply.locator(".unheard").evaluate("e => getComputedStyle(e).opacity"))
+    assert unheard_opacity < heard_opacity
+
+    # No audio of the old reply is played after the barge-in, though some may still arrive.
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.voicebot.playing") is False
+    assert page.locator("body").get_attribute("data-state") == "listening"
+    page.screenshot(path=str(artifacts / "page.png"))
+    page.mouse.up()
+
+
+def test_space_bar_talks_and_new_conversation_resets(open_page) -> None:
+    page = open_page(SHORT_QUESTION)
+    page.keyboard.down("Space")
+    page.wait_for_function("window.voicebot.serverState === 'listening'", timeout=5000)
+    page.wait_for_timeout(HOLD_MS)
+    page.keyboard.up("Space")
+    page.locator(".bubble.user").wait_for(timeout=REPLY_TIMEOUT_MS)
+    page.locator(".bubble.assistant").wait_for(timeout=REPLY_TIMEOUT_MS)
+
+    page.get_by_role("button", name="New conversation").click()
+    assert page.locator(".bubble").count() == 0
+    assert page.locator(".empty-hint").is_visible()
+    assert page.evaluate("window.voicebot.playing") is False
+    assert sent_actions(page)[-1] == {"action": "reset"}
+    wait_for_event(page, "status", reason="reset", timeout=10_000)
+    page.wait_for_function("window.voicebot.state === 'idle'")
+    page.wait_for_timeout(500)  # late events of the forgotten turn must not bring bubbles back
+    assert page.locator(".bubble").count() == 0
+
+
+def test_reconnects_after_the_server_restarts(open_page, server) -> None:
+    page = open_page(SHORT_QUESTION)
+    first_session = page.evaluate("window.voicebot.sessionId")
+
+    server.stop()
+    page.wait_for_function("!window.voicebot.connected", timeout=10_000)
+    assert page.locator("body").get_attribute("data-state") == "offline"
+    assert re.search(r"reconnecting", page.get_by_role("status").inner_text(), re.IGNORECASE)
+    assert page.locator("#connection").inner_text() == "Offline"
+
+    server.start()
+    page.wait_for_function("window.voicebot.connected", timeout=30_000)
+    assert page.evaluate("window.voicebot.sessionId") != first_session
+    assert page.get_by_role("status").inner_text() == "Ready"
+    assert page.locator("#connection").inner_text() == "Connected"
