@@ -52,7 +52,6 @@ const page = {
 };
 
 const connection = new Connection(Connection.voiceUrl(window.location), {
-  onOpen: () => {},
   onEvent: handleEvent,
   onAudio: (bytes) => {
     if (!page.awaitingReset) player.enqueue(bytes);
@@ -217,7 +216,7 @@ function handleEvent(event) {
       player.beginReply(event.sample_rate);
       return render();
     case "audio_done":
-      return;
+      return; // nothing to do: playback ends by itself when the scheduled audio has played
     case "response_interrupted":
       if (page.turns.has(turn)) showInterrupted(page.turns.get(turn), event.heard || "");
       return;

@@ -8,7 +8,7 @@ const MAX_RETRY_MS = 5000;
 export class Connection {
   /**
    * @param {string} url ws:// or wss:// address of the voice endpoint
-   * @param {{onOpen: () => void, onEvent: (event: object) => void, onAudio: (bytes: ArrayBuffer) => void,
+   * @param {{onEvent: (event: object) => void, onAudio: (bytes: ArrayBuffer) => void,
    *          onClose: (info: {wasOpen: boolean, retryInMs: number, attempt: number}) => void}} handlers
    */
   constructor(url, handlers) {
@@ -33,8 +33,7 @@ export class Connection {
     socket.binaryType = "arraybuffer";
     let wasOpen = false;
     socket.onopen = () => {
-      wasOpen = true;
-      this.handlers.onOpen();
+      wasOpen = true; // the page waits for the server's first status to call itself connected
     };
     socket.onmessage = (message) => {
       this.failedAttempts = 0; // the server talks: it really is up

@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from speech import write_question_wav
 
 REPO = Path(__file__).resolve().parents[2]
@@ -194,5 +193,3 @@ def open_page(launch_browser, server: VoicebotServer) -> Iterator[object]:
     for context in contexts:
         context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
-
-

@@ -81,7 +81,19 @@ def test_page_is_accessible_and_fits_a_phone(open_page) -> None:
     assert focused_outline != "none"
 
 
-def test_hold_to_talk_gets_a_spoken_reply(open_page, artifacts) -> None:
+def test_socket_url_follows_the_page_scheme(open_page) -> None:
+    page = open_page(SHORT_QUESTION)
+    urls = page.evaluate(
+        """async () => {
+            const { Connection } = await import("/static/connection.js");
+            return [Connection.voiceUrl({ protocol: "https:", host: "example.org" }),
+                    Connection.voiceUrl({ protocol: "http:", host: "127.0.0.1:8000" })];
+        }"""
+    )
+    assert urls == ["wss://example.org/ws/voice", "ws://127.0.0.1:8000/ws/voice"]
+
+
+def test_hold_to_talk_gets_a_spoken_reply(open_page) -> None:
     page = open_page(SHORT_QUESTION)
     mic = page.locator("#mic")
 
@@ -119,8 +131,16 @@ def test_hold_to_talk_gets_a_spoken_reply(open_page, artifacts) -> None:
     # The reply is heard: the page goes to speaking, then back to ready once playback ends.
     page.wait_for_function("window.voicebot.playing", timeout=REPLY_TIMEOUT_MS)
     assert page.locator("body").get_attribute("data-state") == "speaking"
-    page.wait_for_function("!window.voicebot.playing && window.voicebot.state === 'idle'", timeout=REPLY_TIMEOUT_MS)
-    assert page.get_by_role("status").inner_text() == "Ready"
+    page.wait_for_function("!window.voicebot.playing", polling="raf", timeout=REPLY_TIMEOUT_MS)
+    drained_at = page.evaluate("performance.now()")
+    page.wait_for_function("window.voicebot.state === 'idle'", timeout=5000)
+    expect(page.get_by_role("status")).to_have_text("Ready")
+
+    # All of the reply's audio was played, back to back: as long as the server said it lasts.
+    duration_ms = received_events(page, "audio_done")[0]["duration_ms"]
+    assert abs(page.evaluate("window.voicebot.playedMs") - duration_ms) < 30
+    first_sound_at = wire(page)["releasedAt"][-1] + page.evaluate("window.voicebot.lastLatencyMs")
+    assert abs((drained_at - first_sound_at) - duration_ms) < 250
 
     # Latency: from the release to the first sound, never before the reply's audio arrived.
     latency = page.evaluate("window.voicebot.lastLatencyMs")
