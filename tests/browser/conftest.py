@@ -39,9 +39,10 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
 ]
 
-# Records every WebSocket frame with the page's own clock (performance.now()), and the time of
-# each release of the mic button or the space bar, so tests can compare the page's latency
-# readout with when the audio really arrived. It wraps the socket; the page's code is untouched.
+# Records every WebSocket frame with the page's own clock (performance.now()), the time of each
+# release of the mic button or the space bar (so tests can compare the page's latency readout
+# with when the audio really arrived), and each text the newest reply bubble showed (to see it
+# stream). It wraps the socket and watches the DOM; the page's code is untouched.
 WIRE_RECORDER = """
 window.__wire = { sent: [], received: [], releasedAt: [] };
 const NativeWebSocket = window.WebSocket;
@@ -59,6 +60,15 @@ window.WebSocket = class extends NativeWebSocket {
     super.send(data);
   }
 };
+window.__replyText = [];  // every text the newest reply bubble showed, in order, with data-settled
+new MutationObserver(() => {
+  const bubbles = document.querySelectorAll(".bubble.assistant");
+  const reply = bubbles[bubbles.length - 1];
+  if (!reply) return;
+  const seen = { text: reply.querySelector(".text").textContent, settled: reply.dataset.settled };
+  const last = window.__replyText[window.__replyText.length - 1];
+  if (!last || last.text !== seen.text || last.settled !== seen.settled) window.__replyText.push(seen);
+}).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
 window.addEventListener("pointerup", () => window.__wire.releasedAt.push(performance.now()), true);
 window.addEventListener("keyup", (e) => e.code === "Space" && window.__wire.releasedAt.push(performance.now()), true);
 """

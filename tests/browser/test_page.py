@@ -120,13 +120,17 @@ def test_hold_to_talk_gets_a_spoken_reply(open_page) -> None:
     user_bubble.wait_for(timeout=REPLY_TIMEOUT_MS)
     assert re.search(r"capital|france", user_bubble.inner_text(), re.IGNORECASE)
 
-    # The reply settles to the server's final text, which is the streamed pieces put together.
+    # The reply streams into its bubble, then settles to the server's final text.
     reply = page.locator(".bubble.assistant").first
     page.locator(".bubble.assistant[data-settled='true']").wait_for(timeout=REPLY_TIMEOUT_MS)
     done = received_events(page, "response_done")[0]
-    pieces = "".join(event["text"] for event in received_events(page, "response_text"))
-    assert pieces == done["text"] and done["text"].strip()
+    pieces = [event["text"] for event in received_events(page, "response_text")]
+    assert len(pieces) > 1 and "".join(pieces) == done["text"] and done["text"].strip()
     assert same_words(reply.locator(".text").inner_text(), done["text"])
+    shown = page.evaluate("window.__replyText")
+    streaming = [seen["text"] for seen in shown if seen["settled"] == "false" and seen["text"]]
+    assert len(streaming) > 1 and all(done["text"].startswith(text) for text in streaming)
+    assert shown[-1] == {"text": done["text"], "settled": "true"}
 
     # The reply is heard: the page goes to speaking, then back to ready once playback ends.
     page.wait_for_function("window.voicebot.playing", timeout=REPLY_TIMEOUT_MS)
