@@ -110,8 +110,9 @@ function showLatency(turnNumber, ms) {
   ui.latency.textContent = `Last reply: ${ms} ms from release to first sound`;
   const turn = page.turns.get(turnNumber);
   if (!turn) return;
-  turn.reply.latency.textContent = `${ms} ms to first sound`;
-  turn.reply.element.dataset.latencyMs = String(ms);
+  const reply = replyBubble(turn);
+  reply.latency.textContent = `${ms} ms to first sound`;
+  reply.element.dataset.latencyMs = String(ms);
 }
 
 function bubble(role) {

@@ -33,10 +33,8 @@ export class Microphone {
       audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
     });
     const track = stream.getAudioTracks()[0];
-    const nativeRate = track.getSettings().sampleRate;
-    const context = nativeRate ? new AudioContext({ sampleRate: nativeRate }) : new AudioContext();
+    const { context, source } = connectAtNativeRate(stream, track.getSettings().sampleRate);
     await context.audioWorklet.addModule("/static/capture-worklet.js");
-    const source = context.createMediaStreamSource(stream);
     const capture = new AudioWorkletNode(context, "capture-processor");
     capture.port.onmessage = (event) => this.onFrame(event.data);
     this.analyser = context.createAnalyser();
@@ -63,6 +61,21 @@ export class Microphone {
     const opened = this.opening && (await this.opening.catch(() => null));
     if (opened) opened.capture.port.postMessage({ recording: false });
   }
+}
+
+/** An AudioContext at the microphone's rate with the microphone connected to it. Browsers that
+ *  don't report the rate (Firefox), or refuse the reported one, get their default context. */
+function connectAtNativeRate(stream, nativeRate) {
+  if (nativeRate) {
+    const context = new AudioContext({ sampleRate: nativeRate });
+    try {
+      return { context, source: context.createMediaStreamSource(stream) };
+    } catch (error) {
+      context.close(); // "different sample-rate is not supported": fall back to the default rate
+    }
+  }
+  const context = new AudioContext();
+  return { context, source: context.createMediaStreamSource(stream) };
 }
 
 function describeFailure(error) {
