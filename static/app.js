@@ -415,7 +415,10 @@ document.addEventListener("keyup", (event) => {
 });
 window.addEventListener("blur", release); // a key released in another window never reaches us
 document.addEventListener("visibilitychange", () => document.hidden && release());
-ui.newConversation.addEventListener("click", newConversation);
+ui.newConversation.addEventListener("click", () => {
+  newConversation();
+  ui.mic.focus(); // so that Space talks next, instead of pressing "New conversation" again
+});
 
 // ---- read-only view for tests and the curious -----------------------------------------
 

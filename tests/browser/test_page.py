@@ -214,6 +214,7 @@ def test_space_bar_talks_and_new_conversation_resets(open_page) -> None:
     assert page.locator(".empty-hint").is_visible()
     assert page.evaluate("window.voicebot.playing") is False
     assert sent_actions(page)[-1] == {"action": "reset"}
+    assert page.evaluate("document.activeElement.id") == "mic"  # Space talks again, not resets again
     wait_for_event(page, "status", reason="reset", timeout=10_000)
     page.wait_for_function("window.voicebot.state === 'idle'")
     page.wait_for_timeout(500)  # late events of the forgotten turn must not bring bubbles back
