@@ -70,7 +70,7 @@ const player = new Player({
     page.releasedAt = null;
     showLatency(page.newestTurn, page.lastLatencyMs);
   },
-  onDrained: render,
+  onPlayingChange: render,
 });
 
 // ---- what the page shows -------------------------------------------------------------

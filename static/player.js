@@ -8,14 +8,14 @@ const START_LEAD_SECONDS = 0.02; // schedule a little ahead so the first frame i
 
 export class Player {
   /**
-   * @param {{onFirstSound: (performanceTime: number) => void, onDrained: () => void}} callbacks
+   * @param {{onFirstSound: (performanceTime: number) => void, onPlayingChange: () => void}} callbacks
    *   onFirstSound: the first frame of a reply is scheduled; the argument is the
    *   performance.now() time at which it will come out of the speakers.
-   *   onDrained: everything scheduled has finished playing.
+   *   onPlayingChange: `playing` became true (audio scheduled) or false (all of it played or stopped).
    */
-  constructor({ onFirstSound, onDrained }) {
+  constructor({ onFirstSound, onPlayingChange }) {
     this.onFirstSound = onFirstSound;
-    this.onDrained = onDrained;
+    this.onPlayingChange = onPlayingChange;
     this.context = null; // created on the first press: browsers only start audio after a gesture
     this.analyser = null;
     this.accepting = false; // frames are played only between audio_start and a stop()
@@ -64,8 +64,9 @@ export class Player {
     this.sources.add(source);
     source.onended = () => {
       this.sources.delete(source);
-      if (this.sources.size === 0) this.onDrained();
+      if (this.sources.size === 0) this.onPlayingChange();
     };
+    if (this.sources.size === 1) this.onPlayingChange();
 
     const isFirst = this.chunks.length === 0;
     this.chunks.push({ start, duration: buffer.duration });
@@ -104,7 +105,7 @@ export class Player {
     }
     const hadSources = this.sources.size > 0;
     this.sources.clear();
-    if (hadSources) this.onDrained();
+    if (hadSources) this.onPlayingChange();
   }
 
   /** The context time now coming out of the speakers (output latency included when known). */

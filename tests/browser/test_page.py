@@ -60,6 +60,22 @@ def wait_for_event(page, event_type: str, reason: str | None = None, timeout: in
     )
 
 
+# True when the waveform canvas draws a signal rather than a flat line: its drawn pixels span
+# more than a few rows.
+WAVEFORM_MOVES = """() => {
+    const canvas = document.querySelector("#waveform");
+    const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    let top = canvas.height, bottom = -1;
+    for (let i = 3; i < pixels.length; i += 4) {
+        if (pixels[i] === 0) continue;
+        const row = Math.floor((i >> 2) / canvas.width);
+        top = Math.min(top, row);
+        bottom = Math.max(bottom, row);
+    }
+    return bottom - top > 8;
+}"""
+
+
 def same_words(a: str, b: str) -> bool:
     return a.split() == b.split()
 
@@ -104,8 +120,10 @@ def test_hold_to_talk_gets_a_spoken_reply(open_page) -> None:
     assert page.locator("body").get_attribute("data-state") == "listening"
     assert mic.get_attribute("aria-pressed") == "true"
     assert page.get_by_role("status").inner_text() == "Listening…"
+    page.wait_for_function(WAVEFORM_MOVES, timeout=2000)  # the microphone's signal
     page.wait_for_timeout(HOLD_MS)
     page.mouse.up()
+    assert page.evaluate(WAVEFORM_MOVES) is False  # flat again once released
 
     # The microphone went out as 16 kHz PCM s16le in small whole-sample frames, for about the hold.
     sent = wire(page)["sent"]
@@ -135,6 +153,7 @@ def test_hold_to_talk_gets_a_spoken_reply(open_page) -> None:
     # The reply is heard: the page goes to speaking, then back to ready once playback ends.
     page.wait_for_function("window.voicebot.playing", timeout=REPLY_TIMEOUT_MS)
     assert page.locator("body").get_attribute("data-state") == "speaking"
+    page.wait_for_function(WAVEFORM_MOVES, timeout=1500)  # the assistant's voice
     page.wait_for_function("!window.voicebot.playing", polling="raf", timeout=REPLY_TIMEOUT_MS)
     drained_at = page.evaluate("performance.now()")
     page.wait_for_function("window.voicebot.state === 'idle'", timeout=5000)
