@@ -58,6 +58,11 @@ class SpeechAudio:
 
 
 @dataclass(frozen=True)
+class SpeechDone:
+    """The last reply audio was emitted (the user may still be hearing it)."""
+
+
+@dataclass(frozen=True)
 class TurnFailed:
     error: StageError
 
@@ -69,7 +74,11 @@ class TurnFinished:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-TurnEvent = Transcribed | NothingHeard | ReplyPiece | ReplyDone | SpeechAudio | TurnFailed | TurnFinished
+#: How long after the estimated end of playback a turn still counts as speaking: the page starts
+#: playing a little after the first frame leaves the server.
+PLAYBACK_SLACK_MS = 250
+
+TurnEvent = Transcribed | NothingHeard | ReplyPiece | ReplyDone | SpeechAudio | SpeechDone | TurnFailed | TurnFinished
 
 _NON_SPEECH = re.compile(r"^[\s\[\(*♪]*(blank_audio|music|silence|inaudible|no speech)?[\s\]\)*♪.]*$", re.IGNORECASE)
 
@@ -94,6 +103,8 @@ class Turn:
         self._history = list(history)
         self._emit = emit
         self.timings: dict[str, float] = {}
+        self._playback_started: float | None = None
+        self._audio_sent_ms = 0.0
 
     async def run(self, pcm: bytes) -> None:
         """Run the turn for ``pcm`` (16 kHz mono s16le). Failures become a ``TurnFailed`` event."""
@@ -107,6 +118,7 @@ class Turn:
                 await self._reply_streaming(history)
             else:
                 await self._reply_naive(history)
+            await self._wait_for_playback()
             self._emit(TurnFinished(dict(self.timings)))
         except StageError as exc:
             self._emit(TurnFailed(exc))
@@ -196,10 +208,34 @@ class Turn:
                     if whole:
                         held.append(chunk)
                     else:
-                        self._emit(chunk)
+                        await self._play(chunk)
             except Exception as exc:
                 raise StageError(Stage.TTS, f"Speech synthesis failed: {exc}") from exc
             index += 1
         for chunk in held:
-            self._emit(chunk)
+            await self._play(chunk)
         self.timings["tts_ms"] = (time.perf_counter() - started) * 1000
+        self._emit(SpeechDone())
+
+    async def _play(self, chunk: SpeechAudio) -> None:
+        """Emit ``chunk`` as frames of ``audio_frame_ms``, never more than ``audio_lead_ms`` ahead of
+        real-time playback. The page plays what it gets at once, so pacing keeps the turn alive while
+        the user is still hearing it: a barge-in cancels audio not yet sent, and the turn ends when
+        playback does (see :meth:`_wait_for_playback`)."""
+        lead_ms = self._settings.audio_lead_ms
+        for frame in audio.frames(chunk.pcm, chunk.sample_rate, self._settings.audio_frame_ms):
+            if self._playback_started is None:
+                self._playback_started = time.monotonic()
+            ahead_ms = self._audio_sent_ms - (time.monotonic() - self._playback_started) * 1000
+            if ahead_ms > lead_ms:
+                await asyncio.sleep((ahead_ms - lead_ms) / 1000)
+            self._emit(SpeechAudio(frame, chunk.sample_rate, chunk.segment_index, chunk.segment))
+            self._audio_sent_ms += audio.duration_ms(len(frame), chunk.sample_rate)
+
+    async def _wait_for_playback(self) -> None:
+        """Wait until the page has had time to play all audio sent (plus a little slack)."""
+        if self._playback_started is None:
+            return
+        remaining_ms = self._audio_sent_ms - (time.monotonic() - self._playback_started) * 1000
+        if remaining_ms > 0:
+            await asyncio.sleep((remaining_ms + PLAYBACK_SLACK_MS) / 1000)

@@ -25,6 +25,7 @@ from voicebot.pipeline import (
     ReplyDone,
     ReplyPiece,
     SpeechAudio,
+    SpeechDone,
     Transcribed,
     Turn,
     TurnEvent,
@@ -317,8 +318,7 @@ class VoiceSession:
                 await self._transition(Trigger.SPEAK)
                 await self._send(AudioStart(turn, sample_rate=event.sample_rate))
                 reply.first_audio_at = time.monotonic()
-            for frame in audio.frames(event.pcm, event.sample_rate, self._settings.session.audio_frame_ms):
-                await self._send_bytes(frame)
+            await self._send_bytes(event.pcm)
             reply.add_audio(event)
         elif isinstance(event, ReplyPiece):
             await self._send(ResponseText(turn, event.text))
@@ -331,9 +331,10 @@ class VoiceSession:
             reply.text = event.text
             self._log.info("reply", turn=turn, text=event.text)
             await self._send(ResponseDone(turn, event.text))
-        elif isinstance(event, TurnFinished):
+        elif isinstance(event, SpeechDone):
             if reply.first_audio_at is not None:
                 await self._send(AudioDone(turn, round(reply.audio_ms)))
+        elif isinstance(event, TurnFinished):
             if reply.transcript is not None:
                 self._remember(reply.transcript, reply.text)
             self._active_turn = None

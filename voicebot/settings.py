@@ -58,6 +58,9 @@ class SessionSettings(_Section):
     only useful to measure what streaming gains)."""
     audio_frame_ms: int = Field(100, ge=10, le=1000)
     """Length of each binary audio frame of the reply sent to the page."""
+    audio_lead_ms: int = Field(1000, ge=0, le=60_000)
+    """How far reply audio may be sent ahead of real-time playback. The turn lasts as long as the
+    user hears it, so a barge-in stops audio not yet sent; the lead absorbs network jitter."""
 
 
 class FasterWhisperSettings(_Section):
@@ -137,11 +140,18 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise SettingsError(f"{name}: {'.'.join(path)} mixes a value and a section")
-        try:
-            node[path[-1]] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            node[path[-1]] = raw
+        node[path[-1]] = _env_value(raw)
     return tree
+
+
+def _env_value(raw: str) -> Any:
+    """A YAML scalar or flow list (``3``, ``false``, ``[a, b]``); anything else stays the raw text,
+    so a prompt like ``Be brief: very brief.`` is not read as a mapping."""
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        return raw
+    return raw if isinstance(value, dict) else value
 
 
 def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

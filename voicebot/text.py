@@ -116,18 +116,25 @@ class SentenceSplitter:
             yield segment
 
     def _next_cut(self) -> int | None:
+        """Where the next complete segment ends in the buffer (the earliest boundary), or None."""
+        cuts: list[int] = []
         for match in _SENTENCE_END.finditer(self._buffer):
             is_end = match.group().startswith("\n") or not _is_false_end(self._buffer, match.end())
             if is_end and self._buffer[: match.end()].strip():
-                return match.end()
+                cuts.append(match.end())
+                break
         if self._emitted == 0:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
-                    return match.end()
+                    cuts.append(match.end())
+                    break
+        if cuts:
+            return min(cuts)
         if len(self._buffer) > self._max_chars:
             head = self._buffer[: self._max_chars]
             clause = max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
-            return clause if clause > 0 else (head.rfind(" ") if head.rfind(" ") > 0 else self._max_chars)
+            space = head.rfind(" ")
+            return clause if clause > 0 else (space if space > 0 else self._max_chars)
         return None
 
 

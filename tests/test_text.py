@@ -1,0 +1,114 @@
+"""Speech clean-up, streaming sentence splitting, and the estimate of what was heard."""
+
+from __future__ import annotations
+
+import pytest
+
+from voicebot.text import SentenceSplitter, SpokenSegment, clean_for_speech, heard_text, split_sentences
+
+
+@pytest.mark.parametrize(
+    ("raw", "spoken"),
+    [
+        ("**Paris** is the _capital_.", "Paris is the capital."),
+        ("# Answer\nIt is `42`.", "Answer It is 42."),
+        ("- first item\n- second item", "first item second item"),
+        ("1. Boil water.\n2. Add the egg.", "Boil water. Add the egg."),
+        ("See [the docs](https://example.com/docs) for more.", "See the docs for more."),
+        ("Visit https://example.com/a?b=c or www.example.org today.", "Visit or today."),
+        ("Great question! 😀🎉 Let's go 🚀.", "Great question! Let's go."),
+        ("> quoted wisdom", "quoted wisdom"),
+        ("```python\nprint('hi')\n```", "print('hi')"),
+        ("| a | b |\n|---|---|\n| 1 | 2 |", "a b 1 2"),
+        ("snake_case_name stays", "snake_case_name stays"),
+        ("🎉🎉", ""),
+        ("   ", ""),
+        ("**", ""),
+    ],
+)
+def test_clean_for_speech(raw: str, spoken: str) -> None:
+    assert clean_for_speech(raw) == spoken
+
+
+def stream(text: str, size: int) -> list[str]:
+    """Feed ``text`` in pieces of ``size`` characters, as a token stream would."""
+    splitter = SentenceSplitter()
+    out: list[str] = []
+    for start in range(0, len(text), size):
+        out += splitter.feed(text[start : start + size])
+    return out + list(splitter.flush())
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 1000])
+def test_sentences_come_out_whole_whatever_the_piece_size(size: int) -> None:
+    text = "Paris is the capital of France. It has about two million people! Want to know more?"
+    assert stream(text, size) == [
+        "Paris is the capital of France.",
+        "It has about two million people!",
+        "Want to know more?",
+    ]
+
+
+def test_a_sentence_is_emitted_as_soon_as_it_is_complete() -> None:
+    splitter = SentenceSplitter()
+    assert list(splitter.feed("Hello there")) == []
+    assert list(splitter.feed(". How")) == ["Hello there."]
+    assert list(splitter.feed(" are you?")) == []  # no white space after "?" yet
+    assert list(splitter.feed(" ")) == ["How are you?"]
+    assert list(splitter.flush()) == []
+
+
+def test_first_segment_may_end_at_a_clause_to_speak_sooner() -> None:
+    text = "Well, the capital of France, as you may know, is Paris. Later sentences, like this one, stay whole."
+    assert split_sentences(text) == [
+        "Well, the capital of France,",
+        "as you may know, is Paris.",
+        "Later sentences, like this one, stay whole.",
+    ]
+
+
+def test_abbreviations_numbers_and_decimals_do_not_end_sentences() -> None:
+    text = "Dr. Smith paid $3.50 at 5 p.m. today, e.g. for tea. Then he left."
+    # (the first segment ends at the comma: clause rule)
+    assert split_sentences(text) == ["Dr. Smith paid $3.50 at 5 p.m. today,", "e.g. for tea.", "Then he left."]
+
+
+def test_list_items_and_line_breaks() -> None:
+    assert split_sentences("Steps:\n1. Boil water.\n2. Add the egg") == ["Steps:", "1. Boil water.", "2. Add the egg"]
+
+
+def test_run_on_text_is_cut_before_it_gets_too_long() -> None:
+    text = " ".join(["word"] * 100)
+    segments = split_sentences(text)
+    assert len(segments) > 1
+    assert all(len(segment) <= 220 for segment in segments)
+    assert " ".join(segments) == text
+
+
+def test_empty_stream() -> None:
+    assert split_sentences("") == []
+    assert split_sentences("   \n ") == []
+
+
+SEGMENTS = [SpokenSegment("The capital is Paris.", 1000.0), SpokenSegment("It is lovely in spring.", 1000.0)]
+
+
+@pytest.mark.parametrize(
+    ("played_ms", "heard"),
+    [
+        (0, ""),
+        (100, ""),
+        (500, "The capital"),
+        (999, "The capital is"),
+        (1000, "The capital is Paris."),
+        (1600, "The capital is Paris. It is lovely"),
+        (2000, "The capital is Paris. It is lovely in spring."),
+        (99_999, "The capital is Paris. It is lovely in spring."),
+    ],
+)
+def test_heard_text_keeps_what_was_played(played_ms: float, heard: str) -> None:
+    assert heard_text(SEGMENTS, played_ms) == heard
+
+
+def test_heard_text_of_nothing() -> None:
+    assert heard_text([], 5000) == ""
