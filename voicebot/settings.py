@@ -116,6 +116,18 @@ class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class RecordingSettings(_Section):
+    enabled: bool = False
+    """Record each session (event log as JSONL, each turn's user and reply audio as WAV) for
+    ``voicebot replay``. Off unless settings.yaml turns it on: recordings hold people's voices."""
+    directory: str = "recordings"
+    """Folder holding one sub-folder per session (relative paths start at the working directory)."""
+    max_age_days: float = Field(7.0, ge=0)
+    """Recordings older than this are removed (0 keeps them whatever their age)."""
+    max_total_mb: float = Field(500.0, ge=0)
+    """When all recordings together are larger, the oldest are removed first (0 = no limit)."""
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     session: SessionSettings = SessionSettings()
@@ -123,6 +135,7 @@ class Settings(_Section):
     llm: LLMSettings = LLMSettings()
     tts: TTSSettings = TTSSettings()
     logging: LoggingSettings = LoggingSettings()
+    recording: RecordingSettings = RecordingSettings()
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
