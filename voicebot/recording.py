@@ -140,7 +140,8 @@ class SessionRecorder(Recorder):
         self._failed = False
 
     def _t(self, at: float | None = None) -> float:
-        return round((time.monotonic() if at is None else at) - self._started, 3)
+        # µs: frames that arrive back to back keep their order
+        return round((time.monotonic() if at is None else at) - self._started, 6)
 
     # --- the session's calls ----------------------------------------------------------------------
 
