@@ -262,7 +262,13 @@ async def replay_messages(
     last_anchor = None
     for line in server_events:
         last_anchor = counter.key(line["event"]) or last_anchor
-    quiet = settings.model_copy(update={"recording": settings.recording.model_copy(update={"enabled": False})})
+    # Not recorded again; and once the session has ended, nothing is left for a graceful shutdown to wait for.
+    quiet = settings.model_copy(
+        update={
+            "recording": settings.recording.model_copy(update={"enabled": False}),
+            "server": settings.server.model_copy(update={"graceful_timeout_s": 0.2}),
+        }
+    )
     received: list[JSON] = []
     divergences: list[str] = []
     async with local_server(quiet, stages) as server:
@@ -297,6 +303,10 @@ async def replay_messages(
         finally:
             reader.cancel()
             await client.close()
+            for _ in range(200):  # let the session see the close and end
+                if not server.runtime.sessions:
+                    break
+                await asyncio.sleep(0.01)
     then = summarize_events(line["event"] for line in server_events)
     now = summarize_events(received)
     turns = []
