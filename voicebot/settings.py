@@ -117,9 +117,10 @@ class LoggingSettings(_Section):
 
 
 class RecordingSettings(_Section):
-    enabled: bool = False
+    enabled: bool = True
     """Record each session (event log as JSONL, each turn's user and reply audio as WAV) for
-    ``voicebot replay``. Off unless settings.yaml turns it on: recordings hold people's voices."""
+    ``voicebot replay``. On for local use, like the shipped settings.yaml; recordings hold people's
+    voices and words, so think before leaving it on in production."""
     directory: str = "recordings"
     """Folder holding one sub-folder per session (relative paths start at the working directory)."""
     max_age_days: float = Field(7.0, ge=0)
