@@ -426,7 +426,7 @@ def _messages_turn(turn: JSON) -> list[str]:
     for key in ("transcript", "reply", "heard"):
         if then.get(key) is None and now.get(key) is None:
             continue
-        label = key if key != "heard" else "heard (cut)"
+        label = key if key != "heard" else "kept"
         lines.append(f"  {label:10}  then  {_text(then.get(key))}")
         lines.append(f"  {'':10}  now   {_text(now.get(key))}  {_mark(matches[key])}")
     if then.get("errors") or now.get("errors"):

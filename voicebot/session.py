@@ -18,7 +18,7 @@ from typing import Protocol
 
 import structlog
 
-from voicebot import audio
+from voicebot import audio, recording
 from voicebot.logs import SessionLog
 from voicebot.machine import Change, IllegalTransition, SessionMachine, State, Trigger
 from voicebot.pipeline import (
@@ -52,7 +52,6 @@ from voicebot.protocol import (
     parse_action,
 )
 from voicebot.providers.base import Message, Stages
-from voicebot.recording import make_recorder
 from voicebot.settings import Settings
 from voicebot.text import SpokenSegment, heard_text
 from voicebot.timing import StageMark, timed_stages
@@ -149,7 +148,7 @@ class VoiceSession:
         self._stages = stages
         self._settings = settings
         self._client = client or {}
-        self._recorder = make_recorder(settings.recording, self.id)
+        self._recorder = recording.make_recorder(settings.recording, self.id)
         self._log = SessionLog(self.id, lambda: {"turn": self.turn, "state": self.state.value}, self._recorder.log)
         self._mailbox: asyncio.PriorityQueue[tuple[int, int, object]] = asyncio.PriorityQueue()
         self._sequence = itertools.count()
