@@ -4,12 +4,17 @@ over real sockets in this process (so tests can also look at the sessions it hol
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 
 from voicebot.bench import speak_to_input
+from voicebot.client import TurnResult, VoiceClient
 from voicebot.localserver import LocalServer, local_server
 from voicebot.providers.base import Stages
 from voicebot.providers.registry import load_stages
@@ -21,8 +26,9 @@ SECOND_QUESTION = "How many days are there in a week?"
 
 @pytest.fixture(scope="session")
 def default_settings() -> Settings:
-    """The shipped settings.yaml, without the developer's VOICEBOT_* environment."""
-    return load_settings(environ={})
+    """The shipped settings.yaml, without the developer's VOICEBOT_* environment, and with session
+    recording off (tests that record turn it on with a temporary directory)."""
+    return load_settings(environ={"VOICEBOT_RECORDING__ENABLED": "false"})
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +61,78 @@ def serve(default_settings: Settings) -> ServerFactory:
 async def embedded_server(serve: ServerFactory, embedded_stages: Stages) -> AsyncIterator[LocalServer]:
     async with serve(embedded_stages) as server:
         yield server
+
+
+def recording_settings(settings: Settings, directory: Path) -> Settings:
+    """``settings`` with recording on into ``directory``, and a short graceful shutdown (a local
+    server otherwise waits Hypercorn's full graceful timeout after serving a WebSocket)."""
+    return settings.model_copy(
+        update={
+            "recording": settings.recording.model_copy(update={"enabled": True, "directory": str(directory)}),
+            "server": settings.server.model_copy(update={"graceful_timeout_s": 0.2}),
+        }
+    )
+
+
+async def sessions_ended(server: LocalServer, timeout_s: float = 10.0) -> None:
+    """Wait until the server holds no session: each finishes its recording as it ends."""
+    for _ in range(int(timeout_s * 100)):
+        if not server.runtime.sessions:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"sessions still open after {timeout_s} s: {list(server.runtime.sessions)}")
+
+
+def only_folder(directory: Path) -> Path:
+    """The single recording folder in ``directory``."""
+    (folder,) = directory.iterdir()
+    return folder
+
+
+@dataclass
+class RecordedSession:
+    """A real session recorded over the WebSocket with the embedded models (see ``recorded_session``)."""
+
+    settings: Settings
+    """The settings it ran with: recording on, into a temporary directory."""
+    session_id: str
+    folder: Path
+    logs: list[MutableMapping[str, Any]]
+    """Every structlog line of the run, as ``structlog.testing.capture_logs`` saw it."""
+    turns: list[TurnResult]
+    """What the client saw of turn 1 (interrupted while thinking) and turn 2 (answered)."""
+
+
+@pytest.fixture(scope="session")
+async def recorded_session(
+    tmp_path_factory: pytest.TempPathFactory,
+    default_settings: Settings,
+    embedded_stages: Stages,
+    speech: dict[str, bytes],
+) -> RecordedSession:
+    """One session, recorded: turn 1 asks QUESTION and is interrupted (barge-in) as soon as its
+    transcript arrives; turn 2 asks SECOND_QUESTION and is answered in full."""
+    settings = recording_settings(default_settings, Path(tmp_path_factory.mktemp("recordings")))
+    with structlog.testing.capture_logs() as logs:
+        async with local_server(settings, embedded_stages) as server:
+            client = await VoiceClient.connect(server.ws_url, user_agent_header="pytest-client/1.0")
+            await client.send_action("start_listening")
+            await client.send_audio(speech[QUESTION])
+            await client.send_action("stop_listening")
+            first = TurnResult()
+            for frame in await client.wait_for(lambda f: isinstance(f, dict) and f.get("type") == "transcript"):
+                if isinstance(frame, dict):
+                    first.events.append(frame)
+            first.transcript = first.events[-1]["text"]
+            await client.send_action("start_listening", played_ms=0)  # barge-in while it is thinking
+            for frame in await client.wait_for(lambda f: isinstance(f, dict) and f.get("state") == "listening"):
+                if isinstance(frame, dict):
+                    first.events.append(frame)
+            await client.send_audio(speech[SECOND_QUESTION])
+            await client.send_action("stop_listening")
+            second = await client.collect_turn()
+            await client.close()
+            await sessions_ended(server)
+    assert client.session_id is not None
+    folder = only_folder(Path(settings.recording.directory))
+    return RecordedSession(settings, client.session_id, folder, logs, [first, second])

@@ -95,19 +95,14 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
         if runtime.stages is None:
             await websocket.close(1013, "models are still loading")
             return
-        session = VoiceSession(QuartTransport(), runtime.stages, settings)
+        # The session logs the connection (session_started / session_ended) with these, and records them.
+        client = {"client": str(websocket.remote_addr), "user_agent": websocket.headers.get("User-Agent", "")}
+        session = VoiceSession(QuartTransport(), runtime.stages, settings, client=client)
         runtime.sessions[session.id] = session
-        log.info(
-            "client_connected",
-            session_id=session.id,
-            client=websocket.remote_addr,
-            user_agent=websocket.headers.get("User-Agent", ""),
-        )
         try:
             await session.run()
         finally:
             runtime.sessions.pop(session.id, None)
-            log.info("client_disconnected", session_id=session.id)
 
     return app
 

@@ -53,9 +53,8 @@ def server_process(config: Path | None, env: dict[str, str]) -> Iterator[str]:
     command = [sys.executable, "-m", "voicebot", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if config is not None:
         command += ["--config", str(config)]
-    process = subprocess.Popen(
-        command, env={**os.environ, "VOICEBOT_LOGGING__LEVEL": "warning", **env}, stderr=subprocess.DEVNULL
-    )
+    quiet = {"VOICEBOT_LOGGING__LEVEL": "warning", "VOICEBOT_RECORDING__ENABLED": "false"}  # no bench recordings
+    process = subprocess.Popen(command, env={**os.environ, **quiet, **env}, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 180
         while True:

@@ -1,4 +1,5 @@
-"""The ``voicebot`` command: ``serve`` runs the server, ``bench`` measures reply latency."""
+"""The ``voicebot`` command: ``serve`` runs the server, ``bench`` measures reply latency, ``replay``
+runs a recorded session again."""
 
 from __future__ import annotations
 
@@ -38,6 +39,16 @@ def _bench(args: argparse.Namespace) -> int:
     return run_bench(_settings(args), args.config, utterances=args.utterances, rounds=args.rounds)
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from voicebot.logs import configure_logging
+    from voicebot.replay import run_replay
+
+    settings = load_settings(args.config)
+    # Replay's own report goes to stdout; the sessions it runs log only warnings, to stderr.
+    configure_logging(settings.logging.model_copy(update={"level": "warning"}))
+    return run_replay(settings, args.session, json_output=args.json, messages=args.messages, html=args.html)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voicebot", description="A self-hosted real-time voice assistant.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -56,6 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--utterances", type=int, default=5, help="different questions to ask")
     bench.add_argument("--rounds", type=int, default=1, help="times to ask each question per mode")
     bench.set_defaults(func=_bench)
+
+    replay = commands.add_parser(
+        "replay",
+        help="run a recorded session again with the configured providers and compare",
+        description="Feed each recorded turn's audio through the pipeline with the providers configured now and "
+        "print transcript, reply and stage timings then and now. Exit code 1 when the recording is missing "
+        "or damaged.",
+    )
+    replay.add_argument("session", help="a session id (looked up in recording.directory) or a recording folder")
+    replay.add_argument("--config", type=Path, default=None, help="settings file (default: settings.yaml)")
+    replay.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    replay.add_argument(
+        "--messages",
+        action="store_true",
+        help="re-send the recorded client messages (actions, audio, barge-ins with their timing) to a fresh session",
+    )
+    replay.add_argument("--html", type=Path, default=None, metavar="OUT.html", help="also write the timeline page")
+    replay.set_defaults(func=_replay)
     return parser
 
 

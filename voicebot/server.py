@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
@@ -19,6 +20,9 @@ def hypercorn_config(settings: Settings) -> Config:
     config.websocket_ping_interval = settings.server.ping_interval_s or None
     config.graceful_timeout = settings.server.graceful_timeout_s
     config.accesslog = None
+    # Hypercorn's own stderr handler would bypass structlog (and print each line twice): give it a
+    # plain logger, whose lines reach the structlog-formatted root handler (see voicebot.logs).
+    config.errorlog = logging.getLogger("hypercorn.error")
     return config
 
 

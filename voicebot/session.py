@@ -18,7 +18,8 @@ from typing import Protocol
 
 import structlog
 
-from voicebot import audio
+from voicebot import audio, recording
+from voicebot.logs import SessionLog
 from voicebot.machine import Change, IllegalTransition, SessionMachine, State, Trigger
 from voicebot.pipeline import (
     NothingHeard,
@@ -54,6 +55,7 @@ from voicebot.protocol import (
 from voicebot.providers.base import Message, Stages
 from voicebot.settings import Settings
 from voicebot.text import SpokenSegment, heard_text
+from voicebot.timing import StageMark, timed_stages
 
 STATUS_TEXT: dict[State, str] = {
     State.IDLE: "Ready",
@@ -83,7 +85,7 @@ class Transport(Protocol):
 @dataclass
 class _TurnResult:
     turn: int
-    event: TurnEvent
+    event: TurnEvent | StageMark
 
 
 @dataclass
@@ -134,7 +136,9 @@ class VoiceSession:
         stages: Stages,
         settings: Settings,
         session_id: str | None = None,
+        client: dict[str, str] | None = None,
     ) -> None:
+        """``client``: who connected (``client`` address, ``user_agent``), for the log and the recording."""
         self.id = session_id or uuid.uuid4().hex[:16]
         self.history: list[Message] = []
         self.turn = 0
@@ -144,7 +148,9 @@ class VoiceSession:
         self._transport = transport
         self._stages = stages
         self._settings = settings
-        self._log = structlog.get_logger("voicebot.session").bind(session_id=self.id)
+        self._client = client or {}
+        self._recorder = recording.make_recorder(settings.recording, self.id)
+        self._log = SessionLog(self.id, lambda: {"turn": self.turn, "state": self.state.value}, self._recorder.log)
         self._mailbox: asyncio.PriorityQueue[tuple[int, int, object]] = asyncio.PriorityQueue()
         self._sequence = itertools.count()
         self._pending_client_frames = 0
@@ -162,7 +168,9 @@ class VoiceSession:
 
     async def run(self) -> None:
         """Serve the session until the client disconnects."""
-        self._log.info("session_started", state=self.state.value)
+        context = structlog.contextvars.bind_contextvars(session_id=self.id)  # for library lines too
+        self._recorder.start(self._settings, self._stages, self._client)
+        self._log.info("session_started", state=self.state.value, **self._client)
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
         try:
             await self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id))
@@ -172,7 +180,10 @@ class VoiceSession:
                     break
                 try:
                     if isinstance(item, _TurnResult):
-                        await self._on_turn_result(item.turn, item.event)
+                        if isinstance(item.event, StageMark):
+                            self._on_stage_mark(item.turn, item.event)
+                        else:
+                            await self._on_turn_result(item.turn, item.event)
                     else:
                         self._pending_client_frames -= 1
                         await self._on_client_frame(item)  # type: ignore[arg-type]
@@ -192,6 +203,10 @@ class VoiceSession:
                 state=self.state.value,
                 dropped_audio_frames=self.dropped_audio_frames,
             )
+            try:
+                await self._recorder.close()
+            finally:
+                structlog.contextvars.reset_contextvars(**context)
 
     async def _read_client(self) -> None:
         try:
@@ -207,7 +222,7 @@ class VoiceSession:
         except Exception:  # noqa: BLE001 - any receive failure means the client is gone
             self._mailbox.put_nowait((_CLIENT, next(self._sequence), _Closed()))
 
-    def _post_turn_result(self, turn: int, event: TurnEvent) -> None:
+    def _post_turn_result(self, turn: int, event: TurnEvent | StageMark) -> None:
         self._mailbox.put_nowait((_TURN, next(self._sequence), _TurnResult(turn, event)))
 
     async def _recover(self, exc: Exception) -> None:
@@ -221,6 +236,7 @@ class VoiceSession:
 
     async def _on_client_frame(self, frame: _Frame) -> None:
         if isinstance(frame.data, str):
+            self._recorder.client_text(frame.data, frame.at)
             try:
                 action = parse_action(frame.data)
             except ProtocolError as exc:
@@ -243,6 +259,7 @@ class VoiceSession:
             self.dropped_audio_frames += 1
             return
         self._utterance += pcm
+        self._recorder.client_audio(len(pcm), frame.at)
         if len(self._utterance) >= self._max_utterance_bytes:
             await self._stop_listening(reason="too_long")
 
@@ -261,6 +278,7 @@ class VoiceSession:
         if self.state is not State.LISTENING:
             await self._send(Error("not_listening", "Not listening: send start_listening first."))
             return
+        started = time.perf_counter()
         pcm = bytes(self._utterance)
         self._utterance.clear()
         self.turn += 1
@@ -271,10 +289,12 @@ class VoiceSession:
             turn=turn,
             audio_ms=round(audio.duration_ms(len(pcm), INPUT_SAMPLE_RATE)),
             reason=reason,
+            dropped_audio_frames=self.dropped_audio_frames,
         )
+        self._recorder.utterance(turn, pcm, self.history, time.monotonic())
         await self._transition(Trigger.STOP_LISTENING, reason=reason)
         pipeline = Turn(
-            self._stages,
+            timed_stages(self._stages, lambda mark: self._post_turn_result(turn, mark), started),
             self._settings.session,
             self.history,
             lambda event: self._post_turn_result(turn, event),
@@ -306,6 +326,10 @@ class VoiceSession:
         self._turn_task = None
 
     # --- turn results -----------------------------------------------------------------------------
+
+    def _on_stage_mark(self, turn: int, mark: StageMark) -> None:
+        if turn == self._active_turn:
+            self._log.info("stage_ended" if mark.ended else "stage_started", turn=turn, **mark.fields())
 
     async def _on_turn_result(self, turn: int, event: TurnEvent) -> None:
         if turn != self._active_turn:
@@ -380,8 +404,12 @@ class VoiceSession:
         )
 
     async def _send(self, event: ServerEvent) -> None:
+        text = encode_event(event)
+        self._recorder.server_event(event, text)
+        if isinstance(event, Error):
+            self._log.info("error_sent", code=event.code)
         try:
-            await self._transport.send_text(encode_event(event))
+            await self._transport.send_text(text)
         except Exception as exc:
             raise _TransportClosed from exc
 
@@ -390,6 +418,7 @@ class VoiceSession:
             await self._transport.send_bytes(data)
         except Exception as exc:
             raise _TransportClosed from exc
+        self._recorder.reply_audio(data)
 
 
 @dataclass
@@ -397,6 +426,8 @@ class _Frame:
     """One frame from the client: text, binary, or ``None`` (how Quart delivers an empty binary frame)."""
 
     data: str | bytes | None
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (``time.monotonic()``)."""
 
 
 class _TransportClosed(Exception):

@@ -119,6 +119,19 @@ class LoggingSettings(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class RecordingSettings(_Section):
+    enabled: bool = True
+    """Record each session (event log as JSONL, each turn's user and reply audio as WAV) for
+    ``voicebot replay``. On for local use, like the shipped settings.yaml; recordings hold people's
+    voices and words, so think before leaving it on in production."""
+    directory: str = "recordings"
+    """Folder holding one sub-folder per session (relative paths start at the working directory)."""
+    max_age_days: float = Field(7.0, ge=0)
+    """Recordings older than this are removed (0 keeps them whatever their age)."""
+    max_total_mb: float = Field(500.0, ge=0)
+    """When all recordings together are larger, the oldest are removed first (0 = no limit)."""
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     session: SessionSettings = SessionSettings()
@@ -126,6 +139,7 @@ class Settings(_Section):
     llm: LLMSettings = LLMSettings()
     tts: TTSSettings = TTSSettings()
     logging: LoggingSettings = LoggingSettings()
+    recording: RecordingSettings = RecordingSettings()
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

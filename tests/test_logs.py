@@ -1,0 +1,239 @@
+"""Structured logs: secrets redacted, JSON and console output, every session line bound to
+session_id, turn and state (checked on a real recorded session), a provider's secret-bearing error
+kept out of both the log and the recording."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from tests.conftest import RecordedSession, only_folder, recording_settings, sessions_ended
+from tests.fakes import FakeASR, FakeTTS
+from voicebot.client import VoiceClient
+from voicebot.localserver import local_server
+from voicebot.logs import REDACTED, SessionLog, configure_logging, redact, redact_text
+from voicebot.machine import State
+from voicebot.providers.base import Message, Stages
+from voicebot.settings import LoggingSettings, Settings
+
+KEY = "sk-proj-Abc123Def456Ghi789"
+
+#: Every line the session logs about itself.
+SESSION_EVENTS = {
+    "session_started",
+    "session_ended",
+    "state_changed",
+    "utterance_ended",
+    "stage_started",
+    "stage_ended",
+    "transcript",
+    "reply",
+    "barge_in",
+    "turn_finished",
+    "nothing_heard",
+    "turn_failed",
+    "error_sent",
+    "bad_client_message",
+}
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """configure_logging changes process-wide state: put structlog and the root logger back after."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+# --- redaction ------------------------------------------------------------------------------------
+
+
+def test_redact_removes_secret_fields_and_credential_values_but_keeps_the_rest() -> None:
+    line = {
+        "event": "provider_call",
+        "api_key": "abc",
+        "OPENAI_API_KEY": "abc",
+        "Authorization": "Bearer abcdefghijklmnop",
+        "access_token": "t0k3n",
+        "password": "hunter2",
+        "max_tokens": 96,
+        "llm_first_token_ms": 120.5,
+        "text": "What is the capital of France?",
+        "error": f"401 Incorrect API key provided: {KEY}",
+        "url": "https://api.example.com/v1?key=AIzaSyA1234567890abcdefghijklmnopqrstu&lang=en",
+        "nested": {"headers": {"x-api-key": "abc", "accept": "json"}, "list": [f"Bearer {KEY}", 3]},
+    }
+    cleaned = redact(line)
+    for key in ("api_key", "OPENAI_API_KEY", "Authorization", "access_token", "password"):
+        assert cleaned[key] == REDACTED
+    assert cleaned["nested"]["headers"] == {"x-api-key": REDACTED, "accept": "json"}
+    assert cleaned["nested"]["list"] == [REDACTED, 3]
+    assert cleaned["error"] == f"401 Incorrect API key provided: {REDACTED}"
+    assert cleaned["url"] == f"https://api.example.com/v1?key={REDACTED}&lang=en"
+    assert cleaned["max_tokens"] == 96
+    assert cleaned["llm_first_token_ms"] == 120.5
+    assert cleaned["text"] == "What is the capital of France?"
+    assert line["api_key"] == "abc"  # the caller's dict is not changed
+
+
+def test_redact_text_catches_common_token_formats() -> None:
+    for secret in (KEY, "ghp_" + "a" * 36, "hf_" + "B" * 34, "xoxb-1234567890-abcdef", "AKIAABCDEFGHIJKLMNOP"):
+        assert redact_text(f"token was {secret}.") == f"token was {REDACTED}.", secret
+    assert redact_text("sk-short and skeleton") == "sk-short and skeleton"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_json_output_is_one_redacted_object_per_line_for_structlog_and_stdlib_lines() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(format="json"), stream)
+    log = structlog.get_logger("voicebot.test")
+    log.info("calling_provider", api_key=KEY, model="tiny")
+    try:
+        raise RuntimeError(f"upstream said: bad key {KEY}")
+    except RuntimeError:
+        log.exception("provider_failed")
+    logging.getLogger("hypercorn.error").warning("proxy sent Authorization: Bearer %s", KEY)
+    output = stream.getvalue()
+    assert KEY not in output
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert [line["event"] for line in lines[:2]] == ["calling_provider", "provider_failed"]
+    assert lines[0]["api_key"] == REDACTED and lines[0]["model"] == "tiny"
+    assert all(line["timestamp"].endswith("Z") and line["level"] for line in lines)
+    (exception,) = lines[1]["exception"]
+    assert exception["exc_value"] == f"upstream said: bad key {REDACTED}"
+    assert all("locals" not in frame for frame in exception["frames"])  # no frame variables in production logs
+    assert lines[2]["logger"] == "hypercorn.error" and lines[2]["level"] == "warning"
+    assert lines[2]["event"] == f"proxy sent Authorization: {REDACTED}"
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_console_output_is_readable_and_redacted() -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(format="console", level="warning"), stream)
+    structlog.get_logger().info("hidden_below_level")
+    structlog.get_logger().warning("slow_stage", stage="llm", token=KEY)
+    output = stream.getvalue()
+    assert "hidden_below_level" not in output
+    assert "slow_stage" in output and "stage=llm" in output and KEY not in output and REDACTED in output
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(output.splitlines()[0])
+
+
+def test_session_log_adds_turn_and_state_unless_given_and_feeds_the_sink() -> None:
+    context = {"turn": 3, "state": "thinking"}
+    sunk: list[tuple[str, str, dict[str, Any]]] = []
+    with structlog.testing.capture_logs() as logs:
+        log = SessionLog("s1", lambda: dict(context), lambda *line: sunk.append(line))
+        log.info("transcript", text="hi")
+        context["state"] = "speaking"
+        log.warning("barge_in", turn=2)
+    assert logs == [
+        {"event": "transcript", "log_level": "info", "session_id": "s1", "turn": 3, "state": "thinking", "text": "hi"},
+        {"event": "barge_in", "log_level": "warning", "session_id": "s1", "turn": 2, "state": "speaking"},
+    ]
+    assert sunk == [
+        ("info", "transcript", {"turn": 3, "state": "thinking", "text": "hi"}),
+        ("warning", "barge_in", {"turn": 2, "state": "speaking"}),
+    ]
+
+
+# --- a real session -------------------------------------------------------------------------------
+
+
+def test_every_session_line_carries_session_id_turn_and_state(recorded_session: RecordedSession) -> None:
+    lines = [line for line in recorded_session.logs if line["event"] in SESSION_EVENTS]
+    states = {state.value for state in State}
+    assert len(lines) > 20
+    for line in lines:
+        assert line["session_id"] == recorded_session.session_id, line
+        assert isinstance(line["turn"], int), line
+        assert line["state"] in states, line
+
+
+def test_the_session_logs_what_the_issue_asks_for(recorded_session: RecordedSession) -> None:
+    lines = [line for line in recorded_session.logs if line.get("session_id") == recorded_session.session_id]
+    by_event: dict[str, list[dict[str, Any]]] = {}
+    for line in lines:
+        by_event.setdefault(line["event"], []).append(dict(line))
+
+    (started,) = by_event["session_started"]
+    assert started["client"] == "127.0.0.1" and started["user_agent"] == "pytest-client/1.0"
+    (ended,) = by_event["session_ended"]
+    assert ended["dropped_audio_frames"] == 0 and ended["turn"] == 2
+
+    changes = [(c["source"], c["dest"], c["trigger"]) for c in by_event["state_changed"]]
+    assert changes == [
+        ("idle", "listening", "start_listening"),
+        ("listening", "transcribing", "stop_listening"),
+        ("transcribing", "thinking", "transcribed"),
+        ("thinking", "listening", "start_listening"),  # the barge-in
+        ("listening", "transcribing", "stop_listening"),
+        ("transcribing", "thinking", "transcribed"),
+        ("thinking", "speaking", "speak"),
+        ("speaking", "idle", "finish"),
+    ]
+    (barge_in,) = by_event["barge_in"]
+    assert barge_in["turn"] == 1 and barge_in["played_ms"] == 0 and barge_in["heard"] == ""
+    assert [t["text"] for t in by_event["transcript"]] == [turn.transcript for turn in recorded_session.turns]
+    assert [r["turn"] for r in by_event["reply"]] == [2]
+    assert by_event["reply"][0]["text"] == recorded_session.turns[1].reply
+
+    ended_stages = {(m["turn"], m["stage"]) for m in by_event["stage_ended"]}
+    assert {(1, "asr"), (2, "asr"), (2, "llm"), (2, "tts")} <= ended_stages
+    for mark in by_event["stage_ended"]:
+        assert mark["duration_ms"] >= 0 and mark["at_ms"] >= mark["duration_ms"]
+    started_stages = {(m["turn"], m["stage"], m["call"]) for m in by_event["stage_started"]}
+    assert {(m["turn"], m["stage"], m["call"]) for m in by_event["stage_ended"]} <= started_stages
+    (finished,) = by_event["turn_finished"]
+    assert finished["turn"] == 2 and {"asr_ms", "llm_ms", "tts_ms"} <= finished.keys()
+
+
+# --- a provider error carrying a key --------------------------------------------------------------
+
+
+class LeakyLLM:
+    """An LLM whose error message quotes the API key, as some HTTP APIs do."""
+
+    name = "leaky"
+    model = "fake"
+
+    def warm(self) -> None:
+        pass
+
+    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+        raise RuntimeError(f"401 Unauthorized: Incorrect API key provided: {KEY}")
+        yield ""  # an async generator, like real providers
+
+
+@pytest.mark.usefixtures("restore_logging")
+async def test_a_key_in_a_provider_error_reaches_neither_the_log_nor_the_recording(
+    default_settings: Settings, tmp_path: Path
+) -> None:
+    stream = io.StringIO()
+    configure_logging(LoggingSettings(format="json"), stream)
+    settings = recording_settings(default_settings, tmp_path)
+    async with local_server(settings, Stages(FakeASR(), LeakyLLM(), FakeTTS())) as server:
+        client = await VoiceClient.connect(server.ws_url)
+        turn = await client.utterance(b"\x00\x10" * 16_000)
+        await client.close()
+        await sessions_ended(server)
+    assert [e["code"] for e in turn.errors] == ["llm_failed"]
+    log = stream.getvalue()
+    (failed,) = [json.loads(line) for line in log.splitlines() if '"turn_failed"' in line]
+    assert failed["code"] == "llm_failed" and REDACTED in failed["error"]
+    assert KEY not in log
+    folder = only_folder(tmp_path)
+    for path in folder.iterdir():
+        if path.suffix in (".jsonl", ".json"):
+            assert KEY not in path.read_text(encoding="utf-8"), path.name
+    assert REDACTED in (folder / "events.jsonl").read_text(encoding="utf-8")
