@@ -34,9 +34,7 @@ def embedded_stages(default_settings: Settings) -> Stages:
 @pytest.fixture(scope="session")
 def speech(embedded_stages: Stages) -> dict[str, bytes]:
     """Questions spoken by the embedded Piper voice, as 16 kHz microphone audio."""
-    return {
-        text: asyncio.run(speak_to_input(embedded_stages.tts, text)) for text in (QUESTION, SECOND_QUESTION)
-    }
+    return {text: asyncio.run(speak_to_input(embedded_stages.tts, text)) for text in (QUESTION, SECOND_QUESTION)}
 
 
 ServerFactory = Callable[..., AbstractAsyncContextManager[LocalServer]]
@@ -47,9 +45,7 @@ def serve(default_settings: Settings) -> ServerFactory:
     """``async with serve(stages, **session_overrides) as server``: a real server on a free port."""
 
     def factory(stages: Stages, **session: object) -> AbstractAsyncContextManager[LocalServer]:
-        settings = default_settings.model_copy(
-            update={"session": default_settings.session.model_copy(update=session)}
-        )
+        settings = default_settings.model_copy(update={"session": default_settings.session.model_copy(update=session)})
         return local_server(settings, stages)
 
     return factory

@@ -58,7 +58,9 @@ class AnthropicLLM:
         """List one model: cheap, and it proves the key is accepted."""
         try:
             await self._client.with_options(timeout=CHECK_TIMEOUT_S).models.list(limit=1)
-        except anthropic.AnthropicError as exc:
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
             raise ProviderFailed(self.name, describe_error(exc)) from exc
 
     async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
@@ -78,7 +80,9 @@ class AnthropicLLM:
                             yield event.delta.text
                     elif event.type == "message_stop":
                         stopped = True
-        except anthropic.AnthropicError as exc:
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
             raise ProviderFailed(self.name, describe_error(exc)) from exc
         if not stopped:
             raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")

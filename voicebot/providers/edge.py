@@ -53,6 +53,14 @@ class EdgeTTS:
         except (OSError, TimeoutError) as exc:
             raise ProviderFailed(self.name, describe_error(exc)) from exc
 
+    def _reason(self, exc: BaseException) -> str:
+        if isinstance(exc, edge_tts.exceptions.NoAudioReceived):
+            return f"no audio came back (is the voice {self.model!r} right?)"
+        if isinstance(exc, aiohttp.WSServerHandshakeError):
+            hint = "; a newer edge-tts may be needed" if exc.status == 403 else ""
+            return f"the service refused the connection (HTTP {exc.status}{hint})"
+        return describe_error(exc)
+
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         communicate = edge_tts.Communicate(
             text,
@@ -67,8 +75,6 @@ class EdgeTTS:
                 if chunk["type"] == "audio" and (pcm := decoder.feed(chunk.get("data", b""))):
                     yield pcm
         except (edge_tts.exceptions.EdgeTTSException, aiohttp.ClientError, OSError, TimeoutError) as exc:
-            if isinstance(exc, edge_tts.exceptions.NoAudioReceived):
-                raise ProviderFailed(self.name, f"no audio came back (is the voice {self.model!r} right?)") from exc
-            raise ProviderFailed(self.name, describe_error(exc)) from exc
+            raise ProviderFailed(self.name, self._reason(exc)) from exc
         if tail := decoder.flush():
             yield tail

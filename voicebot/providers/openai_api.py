@@ -65,7 +65,9 @@ class _OpenAIClient:
         """List the server's models: cheap, and it proves the key is accepted."""
         try:
             await self._client.with_options(timeout=CHECK_TIMEOUT_S).models.list()
-        except openai.OpenAIError as exc:
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
             raise ProviderFailed(self.name, describe_error(exc)) from exc
 
 
@@ -101,7 +103,9 @@ class OpenAILLM(_OpenAIClient):
                         yield choice.delta.content
                     if choice.finish_reason:
                         finished = True
-        except openai.OpenAIError as exc:
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
             raise ProviderFailed(self.name, describe_error(exc)) from exc
         if not finished:
             # Every compatible server ends a reply with a finish_reason; without it the stream was cut.
@@ -126,7 +130,9 @@ class OpenAIASR(_OpenAIClient):
                 temperature=0.0,
                 **extra,
             )
-        except openai.OpenAIError as exc:
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
             raise ProviderFailed(self.name, describe_error(exc)) from exc
         text: str = result.text
         return text.strip()
@@ -160,5 +166,7 @@ class OpenAITTS(_OpenAIClient):
                     carry = data[whole:]
                     if whole:
                         yield data[:whole]
-        except openai.OpenAIError as exc:
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
             raise ProviderFailed(self.name, describe_error(exc)) from exc

@@ -91,18 +91,18 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(status, int):
         return http_status_reason(status, getattr(exc, "body", None))
     names = {cls.__name__ for cls in type(exc).__mro__}
-    if "APITimeoutError" in names or isinstance(exc, TimeoutError):
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and "APIConnectionError" in names:  # the SDKs wrap the HTTP library's error
+        names |= {cls.__name__ for cls in type(cause).__mro__}
+    if "RemoteProtocolError" in names:
+        return "the connection was cut off mid-way"
+    if names & {"APITimeoutError", "TimeoutException", "ServerTimeoutError"} or isinstance(exc, TimeoutError):
         return "no answer in time"
-    if "APIConnectionError" in names or isinstance(exc, ConnectionError):
-        cause = exc.__cause__ or exc.__context__
-        if cause is not None and "RemoteProtocolError" in type(cause).__name__:
-            return "the connection was cut off mid-way"
+    if names & {"APIConnectionError", "ConnectError", "ClientConnectorError"} or isinstance(exc, ConnectionError):
         return "could not connect to the service"
     if "WSServerHandshakeError" in names:
         status = getattr(exc, "status", 0)
         return http_status_reason(int(status)) if status else "the service refused the connection"
-    if "ClientConnectorError" in names:
-        return "could not connect to the service"
     if "ClientError" in names or "ServerDisconnectedError" in names:
         return f"the connection failed ({type(exc).__name__})"
     text = str(exc).strip()
