@@ -60,7 +60,7 @@ class AnthropicLLM:
             await self._client.with_options(timeout=CHECK_TIMEOUT_S).models.list(limit=1)
         except ProviderFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
             raise ProviderFailed(self.name, describe_error(exc)) from exc
 
     async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
@@ -82,7 +82,7 @@ class AnthropicLLM:
                         stopped = True
         except ProviderFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
             raise ProviderFailed(self.name, describe_error(exc)) from exc
         if not stopped:
             raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")

@@ -67,7 +67,7 @@ class _OpenAIClient:
             await self._client.with_options(timeout=CHECK_TIMEOUT_S).models.list()
         except ProviderFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
             raise ProviderFailed(self.name, describe_error(exc)) from exc
 
 
@@ -105,7 +105,7 @@ class OpenAILLM(_OpenAIClient):
                         finished = True
         except ProviderFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
             raise ProviderFailed(self.name, describe_error(exc)) from exc
         if not finished:
             # Every compatible server ends a reply with a finish_reason; without it the stream was cut.
@@ -132,7 +132,7 @@ class OpenAIASR(_OpenAIClient):
             )
         except ProviderFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
             raise ProviderFailed(self.name, describe_error(exc)) from exc
         text: str = result.text
         return text.strip()
@@ -168,5 +168,5 @@ class OpenAITTS(_OpenAIClient):
                         yield data[:whole]
         except ProviderFailed:
             raise
-        except Exception as exc:  # noqa: BLE001 - the client library's or its HTTP library's errors
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
             raise ProviderFailed(self.name, describe_error(exc)) from exc
