@@ -20,9 +20,6 @@ from voicebot.providers.base import Message, merge_roles
 from voicebot.providers.remote import api_key, describe_error
 from voicebot.settings import LLMSettings
 
-#: Seconds a ``/health`` check may take.
-CHECK_TIMEOUT_S = 3.0
-
 
 def anthropic_messages(history: Sequence[Message]) -> list[dict[str, str]]:
     """The conversation as the Messages API wants it: roles alternate and the first is the user's."""
@@ -57,7 +54,7 @@ class AnthropicLLM:
     async def check(self) -> None:
         """List one model: cheap, and it proves the key is accepted."""
         try:
-            await self._client.with_options(timeout=CHECK_TIMEOUT_S).models.list(limit=1)
+            await self._client.models.list(limit=1)
         except ProviderFailed:
             raise
         except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)

@@ -26,9 +26,6 @@ from voicebot.settings import (
     StageTimeouts,
 )
 
-#: Seconds a ``/health`` check may take.
-CHECK_TIMEOUT_S = 3.0
-
 #: Placeholder key for servers that need none (the client library insists on one).
 NO_KEY = "no-key"
 
@@ -64,7 +61,7 @@ class _OpenAIClient:
     async def check(self) -> None:
         """List the server's models: cheap, and it proves the key is accepted."""
         try:
-            await self._client.with_options(timeout=CHECK_TIMEOUT_S).models.list()
+            await self._client.models.list()
         except ProviderFailed:
             raise
         except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
