@@ -94,7 +94,7 @@ async def test_the_total_limit_ends_a_reply_that_started() -> None:
     slowly = FakeLLM(pieces=("a ", "b ", "c ", "d ", "e "), delay_s=0.2, name="slowly")
     timeouts = StageTimeouts(connect_s=1, first_byte_s=1, total_s=0.5)
     pieces: list[str] = []
-    with pytest.raises(ProviderFailed, match="slowly: took longer than 0.5 s in all"):
+    with pytest.raises(ProviderFailed, match=r"slowly: took longer than 0\.5 s in all"):
         async for piece in FallbackLLM([slowly, FakeLLM()], timeouts).stream_reply(HISTORY):
             pieces.append(piece)
     assert 1 <= len(pieces) < 5
