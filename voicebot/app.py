@@ -82,7 +82,13 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
         if runtime.health is None:
             runtime.health = HealthMonitor(runtime.stages)
         report = await runtime.health.report()  # cached; waits at most a moment for a refresh
-        return {"status": report["status"], "sessions": len(runtime.sessions), "stages": report["stages"]}, 200
+        sessions = len(runtime.sessions)
+        return {
+            "status": report["status"],
+            "sessions": sessions,
+            "stages": report["stages"],
+            "providers": report["providers"],
+        }, 200
 
     @app.websocket("/ws/voice")
     async def voice() -> None:

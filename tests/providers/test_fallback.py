@@ -296,15 +296,19 @@ async def test_health_shows_each_provider_and_caches_the_checks(
         health = await get_json(f"{server.http_url}/health")
         again = await get_json(f"{server.http_url}/health")
     assert health["status"] == "ok"
-    assert health["stages"]["llm"]["provider"] == "anthropic,openai,fake_llm"
-    providers = [(p["name"], p["reachable"], p["detail"]) for p in health["stages"]["llm"]["providers"]]
+    assert health["stages"]["llm"] == {
+        "provider": "anthropic,openai,fake_llm",
+        "model": "claude-haiku-4-5,gpt-4o-mini,fake",
+    }
+    assert health["stages"]["tts"] == {"provider": "fake_tts", "model": "fake"}
+    providers = [(p["name"], p["reachable"], p["detail"]) for p in health["providers"]["llm"]]
     assert providers == [
         ("anthropic", False, "the API key was refused (HTTP 401)"),
         ("openai", True, "answered"),
         ("fake_llm", True, "runs in this process"),
     ]
-    assert health["stages"]["asr"]["providers"][0]["name"] == "fake_asr"
-    assert [p["reachable"] for p in again["stages"]["llm"]["providers"]] == [False, True, True]
+    assert health["providers"]["asr"][0]["name"] == "fake_asr"
+    assert [p["reachable"] for p in again["providers"]["llm"]] == [False, True, True]
     assert len(anthropic_fake.calls("/v1/models")) == 1 and len(openai_fake.calls("/v1/models")) == 1  # cached
 
 
@@ -318,6 +322,6 @@ async def test_health_answers_quickly_when_a_check_hangs(serve: ServerFactory, o
         assert time.monotonic() - started < 2.5  # never waits for a check longer than wait_s (2 s)
         await asyncio.sleep(3.2)  # the check times out after 3 s, in the background
         health = await get_json(f"{server.http_url}/health")
-    (entry,) = health["stages"]["llm"]["providers"]
+    (entry,) = health["providers"]["llm"]
     assert (entry["reachable"], entry["detail"]) == (False, "no answer within 3 s")
     assert health["status"] == "degraded"  # no LLM can be reached

@@ -52,7 +52,7 @@ async def test_a_voice_turn_answered_by_a_llama_cpp_server(
     assert turn.audio_format is not None and turn.audio_format["sample_rate"] == embedded_stages.tts.sample_rate
     assert len(turn.audio) > embedded_stages.tts.sample_rate  # over half a second of speech
     assert not any(e.get("reason") == "fallback" for e in turn.events)
-    (llm,) = health["stages"]["llm"]["providers"]
+    (llm,) = health["providers"]["llm"]
     assert llm == {**llm, "name": "openai", "model": "smollm2", "reachable": True}
 
 

@@ -82,10 +82,13 @@ class HealthMonitor:
                 await asyncio.wait_for(asyncio.shield(self._refresh), self._wait_s)
 
     async def report(self) -> dict[str, Any]:
-        """``{"status": "ok" | "degraded", "stages": {...}}``: degraded when a stage has no reachable provider."""
+        """``{"status": "ok" | "degraded", "stages": {...}, "providers": {...}}``: ``stages`` names each
+        stage's provider and model, ``providers`` lists each stage's providers with their
+        reachability; degraded when a stage has no reachable provider."""
         await self.refresh_if_stale()
         now = time.monotonic()
         stages: dict[str, Any] = {}
+        providers: dict[str, Any] = {}
         degraded = False
         for name, stage in self._stages.items():
             entries = []
@@ -103,5 +106,6 @@ class HealthMonitor:
                 entries.append(entry)
             if entries and all(entry["reachable"] is False for entry in entries):
                 degraded = True
-            stages[name] = {"provider": stage.name, "model": stage.model, "providers": entries}
-        return {"status": "degraded" if degraded else "ok", "stages": stages}
+            stages[name] = {"provider": stage.name, "model": stage.model}
+            providers[name] = entries
+        return {"status": "degraded" if degraded else "ok", "stages": stages, "providers": providers}
