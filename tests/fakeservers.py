@@ -56,10 +56,13 @@ class FakeService:
     requests: list[Recorded] = field(default_factory=list)
     port: int = 0
     reply: tuple[str, ...] = REPLY
+    hung_up: int = 0
+    """Requests whose client went away while this fake was holding them (``hang``, ``stall``)."""
 
     def reset(self, mode: str = "ok") -> None:
         self.mode = mode
         self.requests.clear()
+        self.hung_up = 0
 
     @property
     def url(self) -> str:
@@ -79,8 +82,13 @@ async def _quiet(request: web.Request, handler: Any) -> web.StreamResponse:
     return response
 
 
-def _app() -> web.Application:
-    return web.Application(middlewares=[_quiet])
+SERVICE = web.AppKey("service", FakeService)
+
+
+def _app(service: FakeService) -> web.Application:
+    app = web.Application(middlewares=[_quiet])
+    app[SERVICE] = service
+    return app
 
 
 @asynccontextmanager
@@ -103,6 +111,7 @@ async def _hang(request: web.Request) -> None:
     while asyncio.get_running_loop().time() < deadline:
         transport = request.transport
         if transport is None or transport.is_closing():
+            request.app[SERVICE].hung_up += 1
             raise ConnectionResetError("the client went away")
         await asyncio.sleep(0.05)
 
@@ -222,7 +231,7 @@ def openai_app(service: FakeService) -> web.Application:
             {"object": "list", "data": [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]}
         )
 
-    app = _app()
+    app = _app(service)
     app.router.add_post("/v1/chat/completions", chat)
     app.router.add_post("/v1/audio/transcriptions", transcriptions)
     app.router.add_post("/v1/audio/speech", speech)
@@ -335,7 +344,7 @@ def anthropic_app(service: FakeService) -> web.Application:
         }
         return web.json_response({"data": [model], "has_more": False, "first_id": model["id"], "last_id": model["id"]})
 
-    app = _app()
+    app = _app(service)
     app.router.add_post("/v1/messages", messages)
     app.router.add_get("/v1/models", models)
     return app
@@ -415,6 +424,6 @@ def edge_app(service: FakeService, mp3: bytes) -> web.Application:
             await ws.send_str(_edge_text(request_id, "turn.end", "{}"))
         return ws
 
-    app = _app()
+    app = _app(service)
     app.router.add_get("/edge/v1", synthesize)
     return app

@@ -325,3 +325,27 @@ async def test_health_answers_quickly_when_a_check_hangs(serve: ServerFactory, o
     (entry,) = health["providers"]["llm"]
     assert (entry["reachable"], entry["detail"]) == (False, "no answer within 3 s")
     assert health["status"] == "degraded"  # no LLM can be reached
+
+
+async def test_a_barge_in_closes_the_remote_stream(anthropic_fake: FakeService) -> None:
+    """Cancelling the turn (what a barge-in does) mid-reply closes the HTTP stream at once, so the
+    service stops generating (and billing) for a reply nobody hears."""
+    settings = make_settings(llm={"anthropic": {"base_url": anthropic_fake.url}, "timeouts": FAST})
+    llm = FallbackLLM([AnthropicLLM(settings.llm, KEYS), FakeLLM()], settings.llm.timeouts)
+    anthropic_fake.reset("stall")  # the first words, then nothing
+    first_words = asyncio.Event()
+
+    async def turn() -> None:
+        async for _ in llm.stream_reply(HISTORY):
+            first_words.set()
+
+    task = asyncio.create_task(turn())
+    await asyncio.wait_for(first_words.wait(), 2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    for _ in range(40):
+        if anthropic_fake.hung_up:
+            break
+        await asyncio.sleep(0.025)
+    assert anthropic_fake.hung_up == 1

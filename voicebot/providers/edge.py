@@ -70,11 +70,14 @@ class EdgeTTS:
             receive_timeout=max(1, math.ceil(self._timeouts.first_byte_s)),
         )
         decoder = Mp3Decoder(self.sample_rate)
+        stream = communicate.stream()
         try:
-            async for chunk in communicate.stream():
+            async for chunk in stream:
                 if chunk["type"] == "audio" and (pcm := decoder.feed(chunk.get("data", b""))):
                     yield pcm
         except (edge_tts.exceptions.EdgeTTSException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise ProviderFailed(self.name, self._reason(exc)) from exc
+        finally:
+            await stream.aclose()  # a barge-in closes the WebSocket now, not when collected
         if tail := decoder.flush():
             yield tail
