@@ -15,6 +15,7 @@ import structlog
 from quart import Quart, render_template, websocket
 
 from voicebot.providers.base import Stages
+from voicebot.providers.health import HealthMonitor
 from voicebot.providers.registry import load_stages
 from voicebot.session import VoiceSession
 from voicebot.settings import Settings
@@ -29,6 +30,7 @@ class Runtime:
     settings: Settings
     stages: Stages | None = None
     sessions: dict[str, VoiceSession] = field(default_factory=dict)
+    health: HealthMonitor | None = None
 
 
 class QuartTransport:
@@ -77,17 +79,15 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
     async def health() -> tuple[dict[str, Any], int]:
         if runtime.stages is None:
             return {"status": "starting"}, 503
+        if runtime.health is None:
+            runtime.health = HealthMonitor(runtime.stages)
+        report = await runtime.health.report()  # cached; waits at most a moment for a refresh
+        sessions = len(runtime.sessions)
         return {
-            "status": "ok",
-            "sessions": len(runtime.sessions),
-            "stages": {
-                name: {"provider": provider.name, "model": provider.model}
-                for name, provider in (
-                    ("asr", runtime.stages.asr),
-                    ("llm", runtime.stages.llm),
-                    ("tts", runtime.stages.tts),
-                )
-            },
+            "status": report["status"],
+            "sessions": sessions,
+            "stages": report["stages"],
+            "providers": report["providers"],
         }, 200
 
     @app.websocket("/ws/voice")

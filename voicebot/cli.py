@@ -24,9 +24,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     from voicebot.app import create_app
     from voicebot.logs import configure_logging
+    from voicebot.providers.registry import check_keys
     from voicebot.server import serve
 
     settings = _settings(args)
+    check_keys(settings)  # a missing API key stops start-up at once, before any model loads
     configure_logging(settings.logging)
     print(f"voicebot: serving on http://{settings.server.host}:{settings.server.port}", file=sys.stderr)
     asyncio.run(serve(create_app(settings), settings))

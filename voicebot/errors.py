@@ -40,3 +40,18 @@ class ProviderUnavailable(VoicebotError):
     """
 
     code = "provider_unavailable"
+
+
+class ProviderFailed(VoicebotError):
+    """One provider could not serve one request (refused key, rate limit, timeout, cut stream, …).
+
+    ``reason`` is a plain sentence for people and never holds a secret. Within a stage's fallback
+    list the next provider is tried, unless this one had already produced output.
+    """
+
+    code = "provider_failed"
+
+    def __init__(self, provider: str, reason: str) -> None:
+        super().__init__(f"{provider}: {reason}")
+        self.provider = provider
+        self.reason = reason

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from voicebot import audio
 from voicebot.errors import Stage, StageError
 from voicebot.protocol import INPUT_SAMPLE_RATE
+from voicebot.providers import fallback
 from voicebot.providers.base import Message, Stages
+from voicebot.providers.fallback import FallbackNotice
 from voicebot.settings import SessionSettings
 from voicebot.text import SentenceSplitter, clean_for_speech
 
@@ -78,7 +80,17 @@ class TurnFinished:
 #: playing a little after the first frame leaves the server.
 PLAYBACK_SLACK_MS = 250
 
-TurnEvent = Transcribed | NothingHeard | ReplyPiece | ReplyDone | SpeechAudio | SpeechDone | TurnFailed | TurnFinished
+TurnEvent = (
+    Transcribed
+    | NothingHeard
+    | ReplyPiece
+    | ReplyDone
+    | SpeechAudio
+    | SpeechDone
+    | TurnFailed
+    | TurnFinished
+    | FallbackNotice
+)
 
 _NON_SPEECH = re.compile(r"^[\s\[\(*♪]*(blank_audio|music|silence|inaudible|no speech)?[\s\]\)*♪.]*$", re.IGNORECASE)
 
@@ -108,6 +120,7 @@ class Turn:
 
     async def run(self, pcm: bytes) -> None:
         """Run the turn for ``pcm`` (16 kHz mono s16le). Failures become a ``TurnFailed`` event."""
+        fallback.listen(self._emit)  # a provider other than a stage's first answered: tell the session
         try:
             transcript = await self._transcribe(pcm)
             if transcript is None:

@@ -105,6 +105,10 @@ class Status:
     turn: int
     session_id: str | None = None
     reason: str | None = None
+    stage: str | None = None
+    """With reason ``fallback``: the stage (asr, llm, tts) a provider other than its first answered."""
+    provider: str | None = None
+    """With reason ``fallback``: the provider that answered."""
     type: Literal["status"] = field(default="status", init=False)
 
 

@@ -53,6 +53,7 @@ from voicebot.protocol import (
     parse_action,
 )
 from voicebot.providers.base import Message, Stages
+from voicebot.providers.fallback import FallbackNotice
 from voicebot.settings import Settings
 from voicebot.text import SpokenSegment, heard_text
 from voicebot.timing import StageMark, timed_stages
@@ -374,6 +375,15 @@ class VoiceSession:
             self._log.warning("turn_failed", turn=turn, code=error.code, error=error.message)
             await self._send(Error(error.code, error.message, turn))
             await self._transition(Trigger.FAIL, reason="failed")
+        elif isinstance(event, FallbackNotice):
+            skipped = [f"{item.provider}: {item.reason}" for item in event.skipped]
+            self._log.warning(
+                "provider_fallback", turn=turn, stage=event.stage.value, provider=event.provider, skipped=skipped
+            )
+            status = Status(
+                self.state, event.message, turn, reason="fallback", stage=event.stage.value, provider=event.provider
+            )
+            await self._send(status)
 
     def _remember(self, user_text: str, assistant_text: str) -> None:
         self.history.append(Message("user", user_text))

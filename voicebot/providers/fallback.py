@@ -1,0 +1,252 @@
+"""Fallback and timeouts: each stage is a list of providers tried in order, wrapped so that the
+pipeline still sees one ASR, one LLM and one TTS.
+
+For every request (a transcription, a reply, one sentence's audio) the wrapper tries the providers
+in order. A provider that fails, or gives no output within ``first_byte_s``, is skipped and the next
+one is tried. Once a provider has produced output it is never retried: the user would hear the same
+words twice. So a failure after the first token or the first audio chunk ends the request with an
+error, and so does going over ``total_s``.
+
+When a request was answered by a provider other than the first, the wrapper tells the turn through
+:func:`listen` (a context variable the turn sets, since providers are shared by every session), and
+the session reports it to the page as a ``status`` with reason ``fallback``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import structlog
+
+from voicebot.codec import PcmResampler
+from voicebot.errors import ProviderFailed, Stage
+from voicebot.providers.base import ASR, LLM, TTS, Message
+from voicebot.providers.remote import describe_error
+from voicebot.settings import StageTimeouts
+
+T = TypeVar("T")
+P = TypeVar("P", ASR, LLM, TTS)
+
+_log = structlog.get_logger("voicebot.providers")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A provider that was tried and skipped for one request."""
+
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FallbackNotice:
+    """A request of ``stage`` was answered by ``provider``, which is not the stage's first choice."""
+
+    stage: Stage
+    provider: str
+    """The provider that answered."""
+    skipped: tuple[Skipped, ...]
+    """The providers tried before it, in order, and why each was skipped."""
+
+    @property
+    def message(self) -> str:
+        """A short sentence for the page's status line."""
+        why = "; ".join(f"{item.provider}: {item.reason}" for item in self.skipped)
+        return f"Answered by {self.provider} ({why})"
+
+
+_listener: ContextVar[Callable[[FallbackNotice], None] | None] = ContextVar("voicebot_fallback", default=None)
+
+
+def listen(callback: Callable[[FallbackNotice], None]) -> None:
+    """Send this context's fallback notices to ``callback`` (once per stage and provider).
+
+    Call it at the start of a turn's task: tasks the turn starts afterwards inherit it."""
+    seen: set[tuple[Stage, str]] = set()
+
+    def once(notice: FallbackNotice) -> None:
+        key = (notice.stage, notice.provider)
+        if key not in seen:
+            seen.add(key)
+            callback(notice)
+
+    _listener.set(once)
+
+
+class AllProvidersFailed(Exception):
+    """No provider of the stage could serve the request; the message lists why, provider by provider."""
+
+    def __init__(self, stage: Stage, skipped: Sequence[Skipped]) -> None:
+        self.stage = stage
+        self.skipped = tuple(skipped)
+        reasons = "; ".join(f"{item.provider}: {item.reason}" for item in skipped)
+        prefix = "" if len(skipped) == 1 else "no provider answered. "
+        super().__init__(prefix + reasons)
+
+
+class _Fallback(Generic[P]):
+    """The list of providers and the bookkeeping every stage shares."""
+
+    stage: Stage
+
+    def __init__(self, providers: Sequence[P], timeouts: StageTimeouts) -> None:
+        if not providers:
+            raise ValueError("a stage needs at least one provider")
+        self.providers: tuple[P, ...] = tuple(providers)
+        self.timeouts = timeouts
+        self.name = ",".join(provider.name for provider in providers)
+        self.model = ",".join(provider.model for provider in providers)
+
+    def warm(self) -> None:
+        for provider in self.providers:
+            provider.warm()
+
+    def _skip(self, skipped: list[Skipped], provider: P, exc: BaseException, waited: str) -> None:
+        reason = f"no output within {waited}" if isinstance(exc, TimeoutError) else _reason(exc)
+        skipped.append(Skipped(provider.name, reason))
+        _log.warning("provider_skipped", stage=self.stage.value, provider=provider.name, reason=reason)
+
+    def _answered(self, provider: P, skipped: list[Skipped]) -> None:
+        if not skipped:
+            return
+        callback = _listener.get()
+        if callback is not None:
+            callback(FallbackNotice(self.stage, provider.name, tuple(skipped)))
+
+    def _first_byte_s(self) -> float:
+        return min(self.timeouts.first_byte_s, self.timeouts.total_s)
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.reason if isinstance(exc, ProviderFailed) else describe_error(exc)
+
+
+async def _close(stream: AsyncIterator[object]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
+
+
+async def _first(stream: AsyncIterator[T], timeout_s: float) -> tuple[bool, T | None]:
+    """(True, first item) or (False, None) for an empty stream, within ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        try:
+            return True, await anext(stream)
+        except StopAsyncIteration:
+            return False, None
+
+
+async def _rest(stream: AsyncIterator[T], deadline: float, provider: str, total_s: float) -> AsyncIterator[T]:
+    """The remaining items, failing the request when the stream runs past ``deadline``."""
+    while True:
+        try:
+            async with asyncio.timeout_at(deadline):
+                item = await anext(stream)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise ProviderFailed(provider, f"took longer than {total_s:g} s in all") from None
+        yield item
+
+
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for item in rest:
+        yield item
+
+
+class FallbackASR(_Fallback[ASR]):
+    """ASR over a list of providers. The transcript is one piece, so it must come within
+    ``min(first_byte_s, total_s)``; any failure before it moves on to the next provider."""
+
+    stage = Stage.ASR
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        skipped: list[Skipped] = []
+        limit = self._first_byte_s()
+        for provider in self.providers:
+            try:
+                async with asyncio.timeout(limit):
+                    text = await provider.transcribe(pcm, sample_rate)
+            except Exception as exc:  # noqa: BLE001 - any failure before output: try the next one
+                self._skip(skipped, provider, exc, f"{limit:g} s")
+                continue
+            self._answered(provider, skipped)
+            return text
+        raise AllProvidersFailed(self.stage, skipped)
+
+
+class FallbackLLM(_Fallback[LLM]):
+    """LLM over a list of providers: the first that yields a token streams the whole reply."""
+
+    stage = Stage.LLM
+
+    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+        skipped: list[Skipped] = []
+        loop = asyncio.get_running_loop()
+        for provider in self.providers:
+            deadline = loop.time() + self.timeouts.total_s
+            stream = provider.stream_reply(history)
+            try:
+                got, first = await _first(stream, self._first_byte_s())
+            except Exception as exc:  # noqa: BLE001 - any failure before output: try the next one
+                await _close(stream)
+                self._skip(skipped, provider, exc, f"{self._first_byte_s():g} s")
+                continue
+            self._answered(provider, skipped)
+            try:
+                if got and first is not None:
+                    yield first
+                    async for piece in _rest(stream, deadline, provider.name, self.timeouts.total_s):
+                        yield piece
+            finally:
+                await _close(stream)
+            return
+        raise AllProvidersFailed(self.stage, skipped)
+
+
+class FallbackTTS(_Fallback[TTS]):
+    """TTS over a list of providers, tried anew for each sentence. Audio is always at the first
+    provider's sample rate: another provider's audio is resampled to it (the page was told one rate)."""
+
+    stage = Stage.TTS
+
+    def __init__(self, providers: Sequence[TTS], timeouts: StageTimeouts) -> None:
+        super().__init__(providers, timeouts)
+        self.sample_rate: int = self.providers[0].sample_rate
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        skipped: list[Skipped] = []
+        loop = asyncio.get_running_loop()
+        for provider in self.providers:
+            deadline = loop.time() + self.timeouts.total_s
+            stream = provider.synthesize(text)
+            try:
+                got, first = await _first(stream, self._first_byte_s())
+            except Exception as exc:  # noqa: BLE001 - any failure before output: try the next one
+                await _close(stream)
+                self._skip(skipped, provider, exc, f"{self._first_byte_s():g} s")
+                continue
+            self._answered(provider, skipped)
+            resampler = (
+                PcmResampler(provider.sample_rate, self.sample_rate)
+                if provider.sample_rate != self.sample_rate
+                else None
+            )
+            try:
+                if got and first is not None:
+                    async for chunk in _prepend(first, _rest(stream, deadline, provider.name, self.timeouts.total_s)):
+                        if out := resampler.feed(chunk) if resampler else chunk:
+                            yield out
+                    if resampler is not None and (tail := resampler.flush()):
+                        yield tail
+            finally:
+                await _close(stream)
+            return
+        raise AllProvidersFailed(self.stage, skipped)

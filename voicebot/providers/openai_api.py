@@ -1,0 +1,169 @@
+"""OpenAI-compatible HTTP APIs through the ``openai`` package's async client: chat completions (LLM),
+``/v1/audio/transcriptions`` (ASR) and ``/v1/audio/speech`` (TTS, raw PCM).
+
+``base_url`` points them at OpenAI itself or at any server speaking the same API: vLLM, Ollama,
+LM Studio, llama.cpp's server, a self-hosted faster-whisper or speech server. The client's own
+retries are off: a voice turn cannot wait through back-off, the stage's fallback list is the retry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+
+import openai
+
+from voicebot.audio import wav_bytes
+from voicebot.errors import ProviderFailed
+from voicebot.providers.base import Message, merge_roles
+from voicebot.providers.remote import api_key, describe_error
+from voicebot.settings import (
+    LLMSettings,
+    OpenAIASRSettings,
+    OpenAIAuth,
+    OpenAITTSSettings,
+    StageTimeouts,
+)
+
+#: Placeholder key for servers that need none (the client library insists on one).
+NO_KEY = "no-key"
+
+#: Content types that mean the server ignored ``response_format: pcm``.
+_COMPRESSED = ("mpeg", "mp3", "ogg", "opus", "aac", "flac", "wav", "json", "html")
+
+
+class _OpenAIClient:
+    """One ``AsyncOpenAI`` client per provider, with the stage's timeouts and no retries."""
+
+    name = "openai"
+
+    def __init__(
+        self,
+        auth: OpenAIAuth,
+        timeouts: StageTimeouts,
+        setting: str,
+        environ: Mapping[str, str] | None,
+    ) -> None:
+        environ = os.environ if environ is None else environ
+        key = api_key(auth.api_key_env, f"{setting}.api_key_env", environ) if auth.api_key_env else NO_KEY
+        self.base_url = auth.base_url
+        self._client = openai.AsyncOpenAI(
+            api_key=key,
+            base_url=auth.base_url,
+            max_retries=0,
+            timeout=openai.Timeout(timeouts.total_s, connect=timeouts.connect_s, read=timeouts.first_byte_s),
+        )
+
+    def warm(self) -> None:
+        """Nothing to load; a request would cost money, so the first real one pays the TLS set-up."""
+
+    async def check(self) -> None:
+        """List the server's models: cheap, and it proves the key is accepted."""
+        try:
+            await self._client.models.list()
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
+            raise ProviderFailed(self.name, describe_error(exc)) from exc
+
+
+class OpenAILLM(_OpenAIClient):
+    """Streams chat completions from an OpenAI-compatible server."""
+
+    def __init__(self, settings: LLMSettings, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings.openai, settings.timeouts, "llm.openai", environ)
+        self._settings = settings
+        self.model = settings.openai.model
+
+    def _messages(self, history: Sequence[Message]) -> list[dict[str, str]]:
+        messages = [{"role": "system", "content": self._settings.system_prompt}]
+        messages += [{"role": m.role, "content": m.content} for m in merge_roles(history)]
+        return messages
+
+    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+        try:
+            stream: Any = await self._client.chat.completions.create(
+                model=self.model,
+                messages=self._messages(history),  # type: ignore[arg-type]
+                stream=True,
+                max_tokens=self._settings.max_tokens,
+                temperature=self._settings.temperature,
+            )
+            finished = False
+            async with stream:
+                async for chunk in stream:
+                    if not chunk.choices:
+                        continue
+                    choice = chunk.choices[0]
+                    if choice.delta is not None and choice.delta.content:
+                        yield choice.delta.content
+                    if choice.finish_reason:
+                        finished = True
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
+            raise ProviderFailed(self.name, describe_error(exc)) from exc
+        if not finished:
+            # Every compatible server ends a reply with a finish_reason; without it the stream was cut.
+            raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")
+
+
+class OpenAIASR(_OpenAIClient):
+    """Sends the utterance as a WAV file to ``/audio/transcriptions``."""
+
+    def __init__(self, settings: OpenAIASRSettings, timeouts: StageTimeouts, environ: Mapping[str, str] | None = None):
+        super().__init__(settings, timeouts, "asr.openai", environ)
+        self._settings = settings
+        self.model = settings.model
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        extra: dict[str, Any] = {"language": self._settings.language} if self._settings.language else {}
+        try:
+            result = await self._client.audio.transcriptions.create(
+                model=self.model,
+                file=("utterance.wav", wav_bytes(pcm, sample_rate), "audio/wav"),
+                response_format="json",
+                temperature=0.0,
+                **extra,
+            )
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
+            raise ProviderFailed(self.name, describe_error(exc)) from exc
+        text: str = result.text
+        return text.strip()
+
+
+class OpenAITTS(_OpenAIClient):
+    """Streams raw PCM (``response_format: pcm``, s16le mono) from ``/audio/speech``."""
+
+    def __init__(self, settings: OpenAITTSSettings, timeouts: StageTimeouts, environ: Mapping[str, str] | None = None):
+        super().__init__(settings, timeouts, "tts.openai", environ)
+        self._settings = settings
+        self.model = f"{settings.model}/{settings.voice}"
+        self.sample_rate: int = settings.sample_rate
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        carry = b""
+        try:
+            async with self._client.audio.speech.with_streaming_response.create(
+                model=self._settings.model,
+                voice=self._settings.voice,
+                input=text,
+                response_format="pcm",
+                speed=self._settings.speed,
+            ) as response:
+                kind = response.headers.get("content-type", "").lower()
+                if any(word in kind for word in _COMPRESSED):
+                    raise ProviderFailed(self.name, f"the server sent {kind}, not raw PCM (response_format pcm)")
+                async for chunk in response.iter_bytes():
+                    data = carry + chunk
+                    whole = len(data) - len(data) % 2  # a chunk may end in the middle of a sample
+                    carry = data[whole:]
+                    if whole:
+                        yield data[:whole]
+        except ProviderFailed:
+            raise
+        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
+            raise ProviderFailed(self.name, describe_error(exc)) from exc
