@@ -64,13 +64,9 @@ async def embedded_server(serve: ServerFactory, embedded_stages: Stages) -> Asyn
 
 
 def recording_settings(settings: Settings, directory: Path) -> Settings:
-    """``settings`` with recording on into ``directory``, and a short graceful shutdown (a local
-    server otherwise waits Hypercorn's full graceful timeout after serving a WebSocket)."""
+    """``settings`` with recording on into ``directory``."""
     return settings.model_copy(
-        update={
-            "recording": settings.recording.model_copy(update={"enabled": True, "directory": str(directory)}),
-            "server": settings.server.model_copy(update={"graceful_timeout_s": 0.2}),
-        }
+        update={"recording": settings.recording.model_copy(update={"enabled": True, "directory": str(directory)})}
     )
 
 

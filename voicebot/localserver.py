@@ -48,12 +48,19 @@ class LocalServer:
 
 
 @asynccontextmanager
-async def local_server(settings: Settings, stages: Stages | None = None) -> AsyncIterator[LocalServer]:
-    """Serve ``create_app(settings, stages)`` on a free loopback port until the block ends."""
+async def local_server(
+    settings: Settings, stages: Stages | None = None, graceful_timeout_s: float = 0.2
+) -> AsyncIterator[LocalServer]:
+    """Serve ``create_app(settings, stages)`` on a free loopback port until the block ends.
+
+    The graceful timeout is short by default: Hypercorn's ping task of a WebSocket that has already
+    closed sleeps on until the graceful timeout ends, so every stop would otherwise wait for it.
+    """
     port = free_port()
-    settings = settings.model_copy(
-        update={"server": settings.server.model_copy(update={"host": "127.0.0.1", "port": port})}
+    server = settings.server.model_copy(
+        update={"host": "127.0.0.1", "port": port, "graceful_timeout_s": graceful_timeout_s}
     )
+    settings = settings.model_copy(update={"server": server})
     app = create_app(settings, stages)
     shutdown = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -262,13 +262,8 @@ async def replay_messages(
     last_anchor = None
     for line in server_events:
         last_anchor = counter.key(line["event"]) or last_anchor
-    # Not recorded again; and once the session has ended, nothing is left for a graceful shutdown to wait for.
-    quiet = settings.model_copy(
-        update={
-            "recording": settings.recording.model_copy(update={"enabled": False}),
-            "server": settings.server.model_copy(update={"graceful_timeout_s": 0.2}),
-        }
-    )
+    # Not recorded again.
+    quiet = settings.model_copy(update={"recording": settings.recording.model_copy(update={"enabled": False})})
     received: list[JSON] = []
     divergences: list[str] = []
     async with local_server(quiet, stages) as server:

@@ -1,6 +1,9 @@
 """Fixtures for the browser tests: the real voicebot server, Debian's Chromium with a fake
 microphone that speaks a question, and pages whose WebSocket traffic the tests can read.
 
+They are module-scoped: Playwright's sync API runs an event loop of its own, which must be gone
+before the pytest-asyncio tests of other modules start theirs.
+
 Nothing here is faked on the server side: the server runs as `python -m voicebot serve` with
 its embedded models. Chromium is driven by Python playwright through `executable_path`.
 """
@@ -136,13 +139,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(artifacts: Path) -> Iterator[VoicebotServer]:
     log_path = artifacts / "browser-server.log"
     log_path.write_bytes(b"")
@@ -152,7 +155,7 @@ def server(artifacts: Path) -> Iterator[VoicebotServer]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[object]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (apt-get install chromium)")
@@ -162,7 +165,7 @@ def playwright_driver() -> Iterator[object]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def launch_browser(playwright_driver, tmp_path_factory) -> Iterator[object]:
     """Returns a function: question text -> a Chromium whose fake microphone asks it (one per question)."""
     browsers: dict[str, object] = {}

@@ -13,17 +13,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
 import edge_tts.communicate
 import pytest
 
-from tests.conftest import ServerFactory
 from tests.fakeservers import FakeService, anthropic_app, edge_app, mp3_bytes, openai_app, running
-from voicebot.localserver import LocalServer, free_port, local_server
-from voicebot.providers.base import Stages
+from voicebot.localserver import free_port
 from voicebot.providers.llama_cpp import resolve_model_path
 from voicebot.settings import EMBEDDED, Settings
 
@@ -56,23 +53,6 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 def make_settings(**sections: dict[str, Any]) -> Settings:
     """The defaults (the shipped settings.yaml) with ``sections`` merged in, validated."""
     return Settings.model_validate(_merge(Settings().model_dump(), sections))
-
-
-@pytest.fixture
-def serve(default_settings: Settings) -> ServerFactory:
-    """The shared ``serve`` fixture, with a short graceful shutdown: Hypercorn's ping task of a closed
-    WebSocket lingers until the graceful timeout, which would add seconds to every server test."""
-
-    def factory(stages: Stages, **session: object) -> AbstractAsyncContextManager[LocalServer]:
-        settings = default_settings.model_copy(
-            update={
-                "session": default_settings.session.model_copy(update=session),
-                "server": default_settings.server.model_copy(update={"graceful_timeout_s": 0.2}),
-            }
-        )
-        return local_server(settings, stages)
-
-    return factory
 
 
 @pytest.fixture(scope="session")
