@@ -34,6 +34,7 @@ class TurnResult:
     errors: list[JSON] = field(default_factory=list)
     stopped_at: float = 0.0
     first_audio_at: float | None = None
+    last_audio_at: float | None = None
 
     @property
     def first_audio_ms(self) -> float | None:
@@ -106,8 +107,9 @@ class VoiceClient:
         while True:
             frame = await self.next_event(max(0.01, deadline - time.monotonic()))
             if isinstance(frame, bytes):
+                result.last_audio_at = time.monotonic()
                 if result.first_audio_at is None:
-                    result.first_audio_at = time.monotonic()
+                    result.first_audio_at = result.last_audio_at
                 result.audio += frame
                 result.audio_frames += 1
                 continue

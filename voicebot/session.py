@@ -13,13 +13,13 @@ import asyncio
 import itertools
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import structlog
 
 from voicebot import audio, recording
-from voicebot.logs import SessionLog
+from voicebot.logs import SessionLog, redact_text
 from voicebot.machine import Change, IllegalTransition, SessionMachine, State, Trigger
 from voicebot.pipeline import (
     NothingHeard,
@@ -414,10 +414,12 @@ class VoiceSession:
         )
 
     async def _send(self, event: ServerEvent) -> None:
+        if isinstance(event, Error):
+            # Provider errors can quote a request, key included: the page gets no secrets either.
+            event = replace(event, message=redact_text(event.message))
+            self._log.info("error_sent", code=event.code)
         text = encode_event(event)
         self._recorder.server_event(event, text)
-        if isinstance(event, Error):
-            self._log.info("error_sent", code=event.code)
         try:
             await self._transport.send_text(text)
         except Exception as exc:
