@@ -65,9 +65,7 @@ async def test_barge_in_while_thinking_cancels_the_model(serve: ServerFactory) -
     llm = FakeLLM(pieces=["Slow ", "reply ", "that ", "never ", "ends."], delay_s=0.5)
     async with serve(stages(llm=llm)) as server:
         client = await VoiceClient.connect(server.ws_url)
-        await client.send_action("start_listening")
-        await client.send_audio(SPEECH)
-        await client.send_action("stop_listening")
+        await client.say(SPEECH)
         await client.wait_for(lambda frame: isinstance(frame, dict) and frame.get("state") == "thinking")
         await client.send_action("start_listening")
         frames = await client.wait_for(lambda frame: isinstance(frame, dict) and frame.get("state") == "listening")
@@ -84,9 +82,7 @@ async def test_barge_in_while_transcribing_starts_over(serve: ServerFactory) -> 
     asr = FakeASR(delay_s=1.0)
     async with serve(stages(asr=asr)) as server:
         client = await VoiceClient.connect(server.ws_url)
-        await client.send_action("start_listening")
-        await client.send_audio(SPEECH)
-        await client.send_action("stop_listening")
+        await client.say(SPEECH)
         await client.wait_for(lambda frame: isinstance(frame, dict) and frame.get("state") == "transcribing")
         await client.send_action("start_listening")
         status = await client.next_event()
@@ -109,9 +105,7 @@ async def test_without_played_ms_the_server_estimates_what_was_heard(serve: Serv
     llm = FakeLLM(pieces=["The first sentence. ", "The second sentence is a longer one. ", "And a third one."])
     async with serve(stages(llm=llm, tts=FakeTTS(ms_per_char=50))) as server:
         client = await VoiceClient.connect(server.ws_url)
-        await client.send_action("start_listening")
-        await client.send_audio(SPEECH)
-        await client.send_action("stop_listening")
+        await client.say(SPEECH)
         await client.wait_for(lambda frame: isinstance(frame, bytes))
         await asyncio.sleep(1.2)
         await client.send_action("start_listening")
@@ -143,9 +137,7 @@ async def test_reset_while_speaking_forgets_everything(serve: ServerFactory) -> 
     llm = FakeLLM(pieces=["A long reply. " * 5])
     async with serve(stages(llm=llm, tts=FakeTTS(ms_per_char=50))) as server:
         client = await VoiceClient.connect(server.ws_url)
-        await client.send_action("start_listening")
-        await client.send_audio(SPEECH)
-        await client.send_action("stop_listening")
+        await client.say(SPEECH)
         await client.wait_for(lambda frame: isinstance(frame, bytes))
         await client.send_action("reset")
         frames = await client.wait_for(lambda frame: isinstance(frame, dict) and frame.get("reason") == "reset")

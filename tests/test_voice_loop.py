@@ -105,9 +105,7 @@ async def test_barge_in_while_speaking_keeps_only_what_was_heard(
     embedded_server: LocalServer, speech: dict[str, bytes]
 ) -> None:
     client = await VoiceClient.connect(embedded_server.ws_url)
-    await client.send_action("start_listening")
-    await client.send_audio(speech[QUESTION])
-    await client.send_action("stop_listening")
+    await client.say(speech[QUESTION])
     before = await client.wait_for(lambda frame: isinstance(frame, bytes))  # the first reply audio
     pieces = [frame["text"] for frame in before if isinstance(frame, dict) and frame["type"] == "response_text"]
 

@@ -92,6 +92,12 @@ class VoiceClient:
             if predicate(frame):
                 return seen
 
+    async def say(self, pcm: bytes, **audio_options: Any) -> None:
+        """Send a whole utterance (start, audio, stop) without waiting for any answer."""
+        await self.send_action("start_listening")
+        await self.send_audio(pcm, **audio_options)
+        await self.send_action("stop_listening")
+
     async def utterance(self, pcm: bytes, timeout: float = 120.0, **audio_options: Any) -> TurnResult:
         """Say ``pcm`` (start, audio, stop) and collect the whole turn until the session is idle."""
         await self.send_action("start_listening")

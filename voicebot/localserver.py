@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
 
 from quart import Quart
 
@@ -24,9 +23,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-Handler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
 
 
 @dataclass(frozen=True)
@@ -63,9 +59,6 @@ async def local_server(
     settings = settings.model_copy(update={"server": server})
     app = create_app(settings, stages)
     shutdown = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    previous_handler = loop.get_exception_handler()
-    loop.set_exception_handler(_quiet_cancelled_connections(previous_handler))
     task = asyncio.create_task(serve(app, settings, shutdown))
     try:
         while runtime_of(app).stages is None or not await _accepts(port):
@@ -75,27 +68,7 @@ async def local_server(
         yield LocalServer(app, port)
     finally:
         shutdown.set()
-        try:
-            await task
-        finally:
-            await asyncio.sleep(0)  # let cancelled connection callbacks run while the filter is on
-            loop.set_exception_handler(previous_handler)
-
-
-def _quiet_cancelled_connections(previous: Handler | None) -> Handler:
-    """Python 3.11's ``asyncio.start_server`` reports a connection task cancelled at shutdown as an
-    "Exception in callback" error (fixed in 3.12); that is the normal end of a served connection here.
-    Everything else goes to the ``previous`` handler."""
-
-    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), asyncio.CancelledError):
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    return handle
+        await task
 
 
 async def _accepts(port: int) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
@@ -29,7 +31,33 @@ def hypercorn_config(settings: Settings) -> Config:
 async def serve(app: Quart, settings: Settings, shutdown: asyncio.Event | None = None) -> None:
     """Serve until SIGINT/SIGTERM, or until ``shutdown`` is set when given."""
     config = hypercorn_config(settings)
-    if shutdown is None:
-        await hypercorn_serve(app, config)
-    else:
-        await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
+    loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(_quiet_cancelled_connections(previous_handler))
+    try:
+        if shutdown is None:
+            await hypercorn_serve(app, config)
+        else:
+            await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
+    finally:
+        await asyncio.sleep(0)  # let cancelled connection callbacks run while the filter is on
+        loop.set_exception_handler(previous_handler)
+
+
+Handler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+def _quiet_cancelled_connections(previous: Handler | None) -> Handler:
+    """Python 3.11's ``asyncio.start_server`` reports a connection task cancelled at shutdown as an
+    "Exception in callback" error (fixed in 3.12); that is the normal end of a served connection here.
+    Everything else goes to the ``previous`` handler."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    return handle
