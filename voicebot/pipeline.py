@@ -109,7 +109,11 @@ class Turn:
         settings: SessionSettings,
         history: Sequence[Message],
         emit: Callable[[TurnEvent], None],
+        realtime: bool = True,
     ) -> None:
+        """``realtime=False`` emits audio as fast as it is made and ends the turn at once (for replay,
+        where nobody listens); a live session paces audio to playback."""
+        self._realtime = realtime
         self._stages = stages
         self._settings = settings
         self._history = list(history)
@@ -240,14 +244,14 @@ class Turn:
             if self._playback_started is None:
                 self._playback_started = time.monotonic()
             ahead_ms = self._audio_sent_ms - (time.monotonic() - self._playback_started) * 1000
-            if ahead_ms > lead_ms:
+            if self._realtime and ahead_ms > lead_ms:
                 await asyncio.sleep((ahead_ms - lead_ms) / 1000)
             self._emit(SpeechAudio(frame, chunk.sample_rate, chunk.segment_index, chunk.segment))
             self._audio_sent_ms += audio.duration_ms(len(frame), chunk.sample_rate)
 
     async def _wait_for_playback(self) -> None:
         """Wait until the page has had time to play all audio sent (plus a little slack)."""
-        if self._playback_started is None:
+        if self._playback_started is None or not self._realtime:
             return
         remaining_ms = self._audio_sent_ms - (time.monotonic() - self._playback_started) * 1000
         if remaining_ms > 0:

@@ -70,7 +70,9 @@ async def run_turn_again(stages: Stages, settings: Settings, turn: RecordedTurn)
     events: list[TurnEvent] = []
     marks: list[StageMark] = []
     started = time.perf_counter()
-    pipeline = Turn(timed_stages(stages, marks.append, started), settings.session, turn.history, events.append)
+    pipeline = Turn(
+        timed_stages(stages, marks.append, started), settings.session, turn.history, events.append, realtime=False
+    )
     await pipeline.run(turn.user_pcm())
     now: JSON = {"transcript": None, "nothing_heard": None, "reply": None, "error": None, "timings": {}}
     for event in events:
