@@ -9,6 +9,7 @@ goes away (a barge-in cancels the turn task, and the model stops generating at t
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +24,10 @@ _DONE = object()
 
 
 async def run_blocking(func: Callable[[], T]) -> T:
-    """Run ``func`` in a model worker thread and wait for its result."""
-    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, func)
+    """Run ``func`` in a model worker thread and wait for its result. The caller's context variables
+    (the session's log binding) go with it, so library log lines from the thread name the session."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, context.run, func)
 
 
 async def iterate_in_thread(make_iterator: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
@@ -55,7 +58,7 @@ async def iterate_in_thread(make_iterator: Callable[[threading.Event], Iterator[
         finally:
             post(_DONE)
 
-    worker = loop.run_in_executor(_EXECUTOR, produce)
+    worker = loop.run_in_executor(_EXECUTOR, contextvars.copy_context().run, produce)
     try:
         while True:
             item = await queue.get()

@@ -1,0 +1,74 @@
+"""Running model code in worker threads: results, errors, early stops and the caller's context."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from voicebot.threads import iterate_in_thread, run_blocking
+
+current_session: contextvars.ContextVar[str] = contextvars.ContextVar("current_session", default="none")
+
+
+async def test_run_blocking_returns_from_another_thread_with_the_callers_context() -> None:
+    current_session.set("abc")
+    loop_thread = threading.get_ident()
+    thread, session = await run_blocking(lambda: (threading.get_ident(), current_session.get()))
+    assert thread != loop_thread and session == "abc"
+
+
+async def test_the_event_loop_keeps_running_while_a_model_blocks() -> None:
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    await run_blocking(lambda: time.sleep(0.3))
+    ticker.cancel()
+    assert ticks >= 10
+
+
+async def test_iterate_in_thread_yields_items_and_raises_errors() -> None:
+    def items(stop: threading.Event) -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("model broke")
+
+    seen: list[int] = []
+    with pytest.raises(ValueError, match="model broke"):
+        async for item in iterate_in_thread(items):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+async def test_a_consumer_that_stops_early_stops_the_worker() -> None:
+    produced: list[int] = []
+    finished = threading.Event()
+
+    def endless(stop: threading.Event) -> Iterator[int]:
+        try:
+            for index in range(10_000):
+                if stop.is_set():
+                    return
+                produced.append(index)
+                time.sleep(0.005)
+                yield index
+        finally:
+            finished.set()
+
+    stream = iterate_in_thread(endless)
+    async for item in stream:
+        if item == 3:
+            break
+    await stream.aclose()
+    assert await asyncio.to_thread(finished.wait, 2.0)
+    assert len(produced) < 50
