@@ -77,10 +77,6 @@ window.addEventListener("keyup", (e) => e.code === "Space" && window.__wire.rele
 """
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "browser: end-to-end test in headless Chromium against the real server")
-
-
 class VoicebotServer:
     """`python -m voicebot serve` as a subprocess on a fixed port, so it can be stopped and restarted."""
 
