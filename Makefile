@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 PYTEST_ARGS ?=
 
 .PHONY: run test lint check bench clean system-packages chromium
@@ -36,13 +37,13 @@ system-packages:
 	[ -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || missing="$$missing python3-dev"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; \
+		$(APT) update -qq && $(APT) install -y -qq $$missing; \
 	fi
 
 chromium:
 	@command -v chromium >/dev/null || { \
 		echo "installing Debian's chromium for the browser tests"; \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+		$(APT) update -qq && $(APT) install -y -qq chromium; }
 
 $(VENV)/bin/python: | system-packages
 	$(PYTHON) -m venv $(VENV)
