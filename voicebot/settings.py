@@ -173,8 +173,8 @@ class LLMSettings(_Section):
     """llama_cpp, anthropic or openai, or a list of them tried in order (fallback)."""
     timeouts: StageTimeouts = StageTimeouts(first_byte_s=15.0, total_s=60.0)
     system_prompt: str = (
-        "You are a friendly voice assistant. Answer in one or two short spoken sentences. "
-        "Never use lists, markdown or emoji."
+        "You are a helpful voice assistant. "
+        "Give a short, direct answer in one or two plain sentences, without lists or markdown."
     )
     max_tokens: int = Field(96, ge=1, le=4096)
     temperature: float = Field(0.2, ge=0, le=2)
