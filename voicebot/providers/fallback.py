@@ -121,6 +121,32 @@ class _Fallback(Generic[P]):
     def _first_byte_s(self) -> float:
         return min(self.timeouts.first_byte_s, self.timeouts.total_s)
 
+    async def _first_answer(self, open_stream: Callable[[P], AsyncIterator[T]]) -> AsyncIterator[tuple[P, T]]:
+        """The items of the first provider whose stream yields within ``first_byte_s``, each with that
+        provider. Providers that fail or stay silent before their first item are skipped; after it,
+        a failure or running past ``total_s`` fails the request (no retry: it was already heard)."""
+        skipped: list[Skipped] = []
+        loop = asyncio.get_running_loop()
+        for provider in self.providers:
+            deadline = loop.time() + self.timeouts.total_s
+            stream = open_stream(provider)
+            try:
+                got, first = await _first(stream, self._first_byte_s())
+            except Exception as exc:  # noqa: BLE001 - any failure before output: try the next one
+                await _close(stream)
+                self._skip(skipped, provider, exc, f"{self._first_byte_s():g} s")
+                continue
+            self._answered(provider, skipped)
+            try:
+                if got and first is not None:
+                    yield provider, first
+                    async for item in _rest(stream, deadline, provider.name, self.timeouts.total_s):
+                        yield provider, item
+            finally:
+                await _close(stream)
+            return
+        raise AllProvidersFailed(self.stage, skipped)
+
 
 def _reason(exc: BaseException) -> str:
     return exc.reason if isinstance(exc, ProviderFailed) else describe_error(exc)
@@ -155,10 +181,14 @@ async def _rest(stream: AsyncIterator[T], deadline: float, provider: str, total_
         yield item
 
 
-async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
-    yield first
-    async for item in rest:
-        yield item
+@contextlib.asynccontextmanager
+async def _closing(stream: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """Close ``stream`` when the block ends, even when the consumer stops early (a barge-in), so the
+    provider's connection is released at once rather than when the generator is collected."""
+    try:
+        yield stream
+    finally:
+        await _close(stream)
 
 
 class FallbackASR(_Fallback[ASR]):
@@ -188,27 +218,9 @@ class FallbackLLM(_Fallback[LLM]):
     stage = Stage.LLM
 
     async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        skipped: list[Skipped] = []
-        loop = asyncio.get_running_loop()
-        for provider in self.providers:
-            deadline = loop.time() + self.timeouts.total_s
-            stream = provider.stream_reply(history)
-            try:
-                got, first = await _first(stream, self._first_byte_s())
-            except Exception as exc:  # noqa: BLE001 - any failure before output: try the next one
-                await _close(stream)
-                self._skip(skipped, provider, exc, f"{self._first_byte_s():g} s")
-                continue
-            self._answered(provider, skipped)
-            try:
-                if got and first is not None:
-                    yield first
-                    async for piece in _rest(stream, deadline, provider.name, self.timeouts.total_s):
-                        yield piece
-            finally:
-                await _close(stream)
-            return
-        raise AllProvidersFailed(self.stage, skipped)
+        async with _closing(self._first_answer(lambda provider: provider.stream_reply(history))) as answer:
+            async for _provider, piece in answer:
+                yield piece
 
 
 class FallbackTTS(_Fallback[TTS]):
@@ -222,31 +234,12 @@ class FallbackTTS(_Fallback[TTS]):
         self.sample_rate: int = self.providers[0].sample_rate
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
-        skipped: list[Skipped] = []
-        loop = asyncio.get_running_loop()
-        for provider in self.providers:
-            deadline = loop.time() + self.timeouts.total_s
-            stream = provider.synthesize(text)
-            try:
-                got, first = await _first(stream, self._first_byte_s())
-            except Exception as exc:  # noqa: BLE001 - any failure before output: try the next one
-                await _close(stream)
-                self._skip(skipped, provider, exc, f"{self._first_byte_s():g} s")
-                continue
-            self._answered(provider, skipped)
-            resampler = (
-                PcmResampler(provider.sample_rate, self.sample_rate)
-                if provider.sample_rate != self.sample_rate
-                else None
-            )
-            try:
-                if got and first is not None:
-                    async for chunk in _prepend(first, _rest(stream, deadline, provider.name, self.timeouts.total_s)):
-                        if out := resampler.feed(chunk) if resampler else chunk:
-                            yield out
-                    if resampler is not None and (tail := resampler.flush()):
-                        yield tail
-            finally:
-                await _close(stream)
-            return
-        raise AllProvidersFailed(self.stage, skipped)
+        resampler: PcmResampler | None = None
+        async with _closing(self._first_answer(lambda provider: provider.synthesize(text))) as answer:
+            async for provider, chunk in answer:
+                if resampler is None and provider.sample_rate != self.sample_rate:
+                    resampler = PcmResampler(provider.sample_rate, self.sample_rate)
+                if out := resampler.feed(chunk) if resampler else chunk:
+                    yield out
+        if resampler is not None and (tail := resampler.flush()):
+            yield tail
