@@ -31,7 +31,6 @@ bench: $(VENV)/.installed
 system-packages:
 	@missing=""; \
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "voicebot needs Python 3.11 or newer"; exit 1; }; \
-	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v g++ >/dev/null || missing="$$missing build-essential"; \
 	command -v cmake >/dev/null || missing="$$missing cmake"; \
 	[ -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" ] || missing="$$missing python3-dev"; \
@@ -46,7 +45,8 @@ chromium:
 		$(APT) update -qq && $(APT) install -y -qq chromium; }
 
 $(VENV)/bin/python: | system-packages
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "installing python3-venv"; \
+		$(APT) update -qq && $(APT) install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
 
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
