@@ -4,7 +4,8 @@ over real sockets in this process (so tests can also look at the sessions it hol
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, MutableMapping
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,3 +133,15 @@ async def recorded_session(
     assert client.session_id is not None
     folder = only_folder(Path(settings.recording.directory))
     return RecordedSession(settings, client.session_id, folder, logs, [first, second])
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Logging set-up (``configure_logging``, the replay command) changes process-wide state: put
+    structlog and the root logger back after the test."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -6,32 +6,18 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import structlog
 
 from tests.conftest import RecordedSession
 from voicebot.cli import main
 from voicebot.providers.base import Stages
 from voicebot.recording import load_recording
 from voicebot.replay import client_steps, run_replay
-
-
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """The replay command configures logging for the process: put it back after."""
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    yield
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def replay_json(recorded: RecordedSession, stages: Stages, **options: Any) -> dict[str, Any]:
