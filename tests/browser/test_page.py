@@ -7,6 +7,7 @@ The fake microphone speaks a question (see speech.py). Assertions are on what a 
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import pytest
@@ -196,7 +197,8 @@ def test_barge_in_silences_the_reply_and_listens(open_page, artifacts) -> None:
     assert page.evaluate("window.voicebot.playing") is False  # silenced at once, by the page itself
 
     start = [a for a in sent_actions(page) if a["action"] == "start_listening"][-1]
-    assert played_before <= start["played_ms"] <= played_before + 300
+    # played_ms is whole milliseconds (rounded by the page), played_before is not.
+    assert math.floor(played_before) <= start["played_ms"] <= played_before + 300
 
     # The server cut the reply where the page said; the bubble shows heard and unheard parts.
     page.wait_for_function("window.voicebot.serverState === 'listening'", timeout=10_000)
