@@ -144,7 +144,6 @@ class VoiceSession:
         self.history: list[Message] = []
         self.turn = 0
         self.dropped_audio_frames = 0
-        self.stale_turn_events = 0
         self.machine = SessionMachine(on_change=self._log_change)
         self._transport = transport
         self._stages = stages
@@ -171,7 +170,7 @@ class VoiceSession:
         """Serve the session until the client disconnects."""
         context = structlog.contextvars.bind_contextvars(session_id=self.id)  # for library lines too
         self._recorder.start(self._settings, self._stages, self._client)
-        self._log.info("session_started", state=self.state.value, **self._client)
+        self._log.info("session_started", **self._client)
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
         try:
             await self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id))
@@ -191,19 +190,14 @@ class VoiceSession:
                 except _TransportClosed:
                     break
                 except Exception as exc:  # noqa: BLE001 - a bug must not end the session
-                    self._log.exception("session_error", turn=self.turn, state=self.state.value)
+                    self._log.exception("session_error")
                     await self._recover(exc)
         except _TransportClosed:
             pass
         finally:
             reader.cancel()
             self._cancel_turn()
-            self._log.info(
-                "session_ended",
-                turn=self.turn,
-                state=self.state.value,
-                dropped_audio_frames=self.dropped_audio_frames,
-            )
+            self._log.info("session_ended", dropped_audio_frames=self.dropped_audio_frames)
             try:
                 await self._recorder.close()
             finally:
@@ -241,7 +235,7 @@ class VoiceSession:
             try:
                 action = parse_action(frame.data)
             except ProtocolError as exc:
-                self._log.info("bad_client_message", code=exc.code, turn=self.turn, state=self.state.value)
+                self._log.info("bad_client_message", code=exc.code)
                 await self._send(Error(exc.code, exc.message))
                 return
             if isinstance(action, StartListening):
@@ -287,7 +281,6 @@ class VoiceSession:
         self._reply = ReplyProgress()
         self._log.info(
             "utterance_ended",
-            turn=turn,
             audio_ms=round(audio.duration_ms(len(pcm), INPUT_SAMPLE_RATE)),
             reason=reason,
             dropped_audio_frames=self.dropped_audio_frames,
@@ -311,13 +304,13 @@ class VoiceSession:
 
     async def _interrupt(self, played_ms: int | None) -> None:
         """Cancel the turn in progress; keep in the conversation only what the user heard."""
-        turn, state, reply = self._active_turn, self.state, self._reply
+        turn, reply = self._active_turn, self._reply
         self._cancel_turn()
         if turn is None or reply.transcript is None:
             return  # still transcribing: no reply yet, nothing to keep
         heard = reply.heard(played_ms)
         self._remember(reply.transcript, heard)
-        self._log.info("barge_in", turn=turn, state=state.value, played_ms=played_ms, heard=heard)
+        self._log.info("barge_in", played_ms=played_ms, heard=heard)
         await self._send(ResponseInterrupted(turn, heard))
 
     def _cancel_turn(self) -> None:
@@ -330,12 +323,11 @@ class VoiceSession:
 
     def _on_stage_mark(self, turn: int, mark: StageMark) -> None:
         if turn == self._active_turn:
-            self._log.info("stage_ended" if mark.ended else "stage_started", turn=turn, **mark.fields())
+            self._log.info("stage_ended" if mark.ended else "stage_started", **mark.fields())
 
     async def _on_turn_result(self, turn: int, event: TurnEvent) -> None:
         if turn != self._active_turn:
-            self.stale_turn_events += 1
-            return
+            return  # a result of a turn that was cancelled (barge-in, reset)
         reply = self._reply
         if isinstance(event, SpeechAudio):
             if reply.first_audio_at is None:
@@ -349,12 +341,12 @@ class VoiceSession:
             await self._send(ResponseText(turn, event.text))
         elif isinstance(event, Transcribed):
             reply.transcript = event.text
-            self._log.info("transcript", turn=turn, text=event.text)
+            self._log.info("transcript", text=event.text)
             await self._send(Transcript(turn, event.text))
             await self._transition(Trigger.TRANSCRIBED)
         elif isinstance(event, ReplyDone):
             reply.text = event.text
-            self._log.info("reply", turn=turn, text=event.text)
+            self._log.info("reply", text=event.text)
             await self._send(ResponseDone(turn, event.text))
         elif isinstance(event, SpeechDone):
             if reply.first_audio_at is not None:
@@ -363,23 +355,21 @@ class VoiceSession:
             if reply.transcript is not None:
                 self._remember(reply.transcript, reply.text)
             self._active_turn = None
-            self._log.info("turn_finished", turn=turn, **{k: round(v) for k, v in event.timings.items()})
+            self._log.info("turn_finished", **{k: round(v) for k, v in event.timings.items()})
             await self._transition(Trigger.FINISH)
         elif isinstance(event, NothingHeard):
             self._active_turn = None
-            self._log.info("nothing_heard", turn=turn, why=event.why)
+            self._log.info("nothing_heard", why=event.why)
             await self._transition(Trigger.NOTHING_HEARD, message=NOTHING_HEARD_TEXT, reason="nothing_heard")
         elif isinstance(event, TurnFailed):
             self._active_turn = None
             error = event.error
-            self._log.warning("turn_failed", turn=turn, code=error.code, error=error.message)
+            self._log.warning("turn_failed", code=error.code, error=error.message)
             await self._send(Error(error.code, error.message, turn))
             await self._transition(Trigger.FAIL, reason="failed")
         elif isinstance(event, FallbackNotice):
             skipped = [f"{item.provider}: {item.reason}" for item in event.skipped]
-            self._log.warning(
-                "provider_fallback", turn=turn, stage=event.stage.value, provider=event.provider, skipped=skipped
-            )
+            self._log.warning("provider_fallback", stage=event.stage.value, provider=event.provider, skipped=skipped)
             status = Status(
                 self.state, event.message, turn, reason="fallback", stage=event.stage.value, provider=event.provider
             )
@@ -398,7 +388,7 @@ class VoiceSession:
         try:
             self.machine.fire(trigger)
         except IllegalTransition:
-            self._log.error("illegal_transition", trigger=trigger.value, state=self.state.value, turn=self.turn)
+            self._log.error("illegal_transition", trigger=trigger.value)
             raise
         state = self.state
         await self._send(Status(state, message or STATUS_TEXT[state], self.turn, reason=reason))
@@ -409,8 +399,6 @@ class VoiceSession:
             source=change.source.value,
             dest=change.dest.value,
             trigger=change.trigger.value,
-            turn=self.turn,
-            state=change.dest.value,
         )
 
     async def _send(self, event: ServerEvent) -> None:
