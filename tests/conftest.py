@@ -16,9 +16,9 @@ import structlog
 
 from voicebot.bench import speak_to_input
 from voicebot.client import TurnResult, VoiceClient
-from voicebot.localserver import LocalServer, local_server
 from voicebot.providers.base import Stages
 from voicebot.providers.registry import load_stages
+from voicebot.server.localserver import LocalServer, local_server
 from voicebot.settings import Settings, load_settings
 
 QUESTION = "What is the capital of France?"

@@ -17,10 +17,10 @@ import structlog
 from tests.conftest import RecordedSession, only_folder, recording_settings, sessions_ended
 from tests.fakes import FakeASR, FakeTTS
 from voicebot.client import VoiceClient
-from voicebot.localserver import local_server
 from voicebot.logs import REDACTED, SessionLog, configure_logging, redact, redact_text
-from voicebot.machine import State
 from voicebot.providers.base import Message, Stages
+from voicebot.server.localserver import local_server
+from voicebot.session.machine import State
 from voicebot.settings import LoggingSettings, Settings
 
 KEY = "sk-proj-Abc123Def456Ghi789"
@@ -39,6 +39,10 @@ SESSION_EVENTS = {
     "turn_finished",
     "nothing_heard",
     "turn_failed",
+    "audio_started",
+    "segment_audio",
+    "speech_done",
+    "provider_fallback",
     "error_sent",
     "bad_client_message",
 }
@@ -120,19 +124,45 @@ def test_console_output_is_readable_and_redacted() -> None:
 
 def test_session_log_adds_turn_and_state_unless_given_and_feeds_the_sink() -> None:
     context = {"turn": 3, "state": "thinking"}
-    sunk: list[tuple[str, str, dict[str, Any]]] = []
+    sunk: list[tuple[object, ...]] = []
+
+    class Sink:
+        def log(self, level: str, event: str, fields: dict[str, Any]) -> None:
+            sunk.append((level, event, fields))
+
+        def turn_event(self, turn: int, at_ms: float | None, fields: dict[str, Any]) -> None:
+            sunk.append(("turn", turn, at_ms, fields))
+
     with structlog.testing.capture_logs() as logs:
-        log = SessionLog("s1", lambda: dict(context), lambda *line: sunk.append(line))
-        log.info("transcript", text="hi")
+        log = SessionLog("s1", lambda: dict(context), Sink())
+        log.info("utterance_ended", audio_ms=900)
         context["state"] = "speaking"
-        log.warning("barge_in", turn=2)
+        log.warning("slow_client", turn=2)
+        log.turn_event("info", 4, "transcript", 12.34, {"text": "hi"})
     assert logs == [
-        {"event": "transcript", "log_level": "info", "session_id": "s1", "turn": 3, "state": "thinking", "text": "hi"},
-        {"event": "barge_in", "log_level": "warning", "session_id": "s1", "turn": 2, "state": "speaking"},
+        {
+            "event": "utterance_ended",
+            "log_level": "info",
+            "session_id": "s1",
+            "turn": 3,
+            "state": "thinking",
+            "audio_ms": 900,
+        },
+        {"event": "slow_client", "log_level": "warning", "session_id": "s1", "turn": 2, "state": "speaking"},
+        {
+            "event": "transcript",
+            "log_level": "info",
+            "session_id": "s1",
+            "turn": 4,
+            "state": "speaking",
+            "at_ms": 12.3,
+            "text": "hi",
+        },
     ]
     assert sunk == [
-        ("info", "transcript", {"turn": 3, "state": "thinking", "text": "hi"}),
-        ("warning", "barge_in", {"turn": 2, "state": "speaking"}),
+        ("info", "utterance_ended", {"turn": 3, "state": "thinking", "audio_ms": 900}),
+        ("warning", "slow_client", {"turn": 2, "state": "speaking"}),
+        ("turn", 4, 12.34, {"type": "transcript", "text": "hi"}),
     ]
 
 
@@ -184,7 +214,11 @@ def test_the_session_logs_what_the_issue_asks_for(recorded_session: RecordedSess
     started_stages = {(m["turn"], m["stage"], m["call"]) for m in by_event["stage_started"]}
     assert {(m["turn"], m["stage"], m["call"]) for m in by_event["stage_ended"]} <= started_stages
     (finished,) = by_event["turn_finished"]
-    assert finished["turn"] == 2 and {"asr_ms", "llm_ms", "tts_ms"} <= finished.keys()
+    assert finished["turn"] == 2
+    assert {"asr_ms", "llm_first_token_ms", "llm_ms", "tts_ms", "first_segment_ms", "first_audio_ms"} <= set(
+        finished["timings"]
+    )
+    assert finished["timings"]["first_audio_ms"] >= finished["timings"]["first_segment_ms"] > 0
 
 
 # --- a provider error carrying a key --------------------------------------------------------------
@@ -219,7 +253,7 @@ async def test_a_key_in_a_provider_error_reaches_neither_the_log_nor_the_recordi
     assert [e["code"] for e in turn.errors] == ["llm_failed"]
     log = stream.getvalue()
     (failed,) = [json.loads(line) for line in log.splitlines() if '"turn_failed"' in line]
-    assert failed["code"] == "llm_failed" and REDACTED in failed["error"]
+    assert failed["code"] == "llm_failed" and REDACTED in failed["message"]
     assert KEY not in log
     folder = only_folder(tmp_path)
     for path in folder.iterdir():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebot.machine import TRANSITIONS, Change, IllegalTransition, SessionMachine, State, Trigger
+from voicebot.session.machine import TRANSITIONS, Change, IllegalTransition, SessionMachine, State, Trigger
 
 LEGAL: dict[tuple[State, Trigger], State] = {
     (source, trigger): dest for trigger, sources, dest in TRANSITIONS for source in sources

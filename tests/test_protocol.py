@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from voicebot.machine import State
-from voicebot.protocol import (
+from voicebot.session.machine import State
+from voicebot.session.protocol import (
     AudioStart,
     Error,
     ProtocolError,

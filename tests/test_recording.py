@@ -21,17 +21,11 @@ from tests.conftest import (
 from tests.fakes import FakeASR, FakeLLM, FakeTTS
 from voicebot import audio
 from voicebot.client import VoiceClient
-from voicebot.localserver import local_server
 from voicebot.providers.base import Message, Stages
-from voicebot.recording import (
-    EVENTS_FILE,
-    SESSION_FILE,
-    RecordingError,
-    find_recording,
-    folder_name,
-    load_recording,
-    prune_recordings,
-)
+from voicebot.recording.layout import EVENTS_FILE, SESSION_FILE, folder_name
+from voicebot.recording.reader import RecordingError, find_recording, load_recording
+from voicebot.recording.retention import prune_recordings
+from voicebot.server.localserver import local_server
 from voicebot.settings import Settings
 
 # --- a real session -------------------------------------------------------------------------------
@@ -57,7 +51,7 @@ def test_a_session_is_recorded_as_events_and_per_turn_audio(
     assert meta["settings"]["session"] == recorded_session.settings.session.model_dump(mode="json")
 
     lines = [json.loads(line) for line in (folder / EVENTS_FILE).read_text().splitlines()]
-    assert {line["kind"] for line in lines} == {"log", "client", "server", "utterance", "reply_audio"}
+    assert {line["kind"] for line in lines} == {"log", "turn", "client", "server", "utterance", "reply_audio"}
     actions = [json.loads(line["text"]) for line in lines if line["kind"] == "client"]
     assert actions == [
         {"action": "start_listening"},
@@ -68,6 +62,11 @@ def test_a_session_is_recorded_as_events_and_per_turn_audio(
     for line in lines:
         if line["kind"] == "log":
             assert {"turn", "state", "event", "level"} <= line.keys(), line
+    turn_events = [(line["turn"], line["event"]["type"]) for line in lines if line["kind"] == "turn"]
+    assert turn_events[:3] == [(1, "stage_started"), (1, "stage_ended"), (1, "transcript")]
+    assert (1, "barge_in") in turn_events and turn_events[-1] == (2, "turn_finished")
+    for kind in ("transcript", "stage_started", "stage_ended", "reply", "segment_audio", "audio_started"):
+        assert (2, kind) in turn_events, kind
 
     user, rate = audio.read_wav(folder / "turn-002-user.wav")
     assert rate == 16_000

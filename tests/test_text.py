@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebot.text import SentenceSplitter, SpokenSegment, clean_for_speech, heard_text, split_sentences
+from voicebot.turn.text import SentenceSplitter, SpokenSegment, clean_for_speech, heard_text, split_sentences
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pytest
 
 from tests.conftest import QUESTION, SECOND_QUESTION
 from voicebot.client import VoiceClient
-from voicebot.localserver import LocalServer
 from voicebot.providers.base import Message
+from voicebot.server.localserver import LocalServer
 
 pytestmark = pytest.mark.models
 

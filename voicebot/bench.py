@@ -13,18 +13,17 @@ import os
 import statistics
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from voicebot.audio import resample
 from voicebot.client import VoiceClient
-from voicebot.localserver import free_port
-from voicebot.protocol import INPUT_SAMPLE_RATE
 from voicebot.providers.base import TTS
 from voicebot.providers.registry import build_tts
+from voicebot.server.localserver import free_port
+from voicebot.server.ready import wait_until_ready
+from voicebot.session.protocol import INPUT_SAMPLE_RATE
 from voicebot.settings import Settings
 
 QUESTIONS = (
@@ -56,18 +55,7 @@ def server_process(config: Path | None, env: dict[str, str]) -> Iterator[str]:
     quiet = {"VOICEBOT_LOGGING__LEVEL": "warning", "VOICEBOT_RECORDING__ENABLED": "false"}  # no bench recordings
     process = subprocess.Popen(command, env={**os.environ, **quiet, **env}, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"voicebot serve exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
+        wait_until_ready(f"http://127.0.0.1:{port}/health", 180, process, what="voicebot serve")
         yield f"ws://127.0.0.1:{port}/ws/voice"
     finally:
         process.terminate()

@@ -22,10 +22,10 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from voicebot.app import create_app
     from voicebot.logs import configure_logging
     from voicebot.providers.registry import check_keys
-    from voicebot.server import serve
+    from voicebot.server.app import create_app
+    from voicebot.server.serving import serve
 
     settings = _settings(args)
     check_keys(settings)  # a missing API key stops start-up at once, before any model loads
@@ -43,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     from voicebot.logs import configure_logging
-    from voicebot.replay import run_replay
+    from voicebot.recording.replay import run_replay
 
     settings = load_settings(args.config)
     # Replay's own report goes to stdout; the sessions it runs log only warnings, to stderr.

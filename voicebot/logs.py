@@ -14,7 +14,7 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import structlog
 
@@ -141,8 +141,14 @@ def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -
     logging.getLogger("transitions").setLevel(max(level, logging.WARNING))
 
 
-#: Receives every line a session logs: level, event name and fields (``session_id`` excluded).
-LogSink = Callable[[str, str, dict[str, Any]], None]
+class LogSink(Protocol):
+    """Receives every line a session logs (``session_id`` excluded): the session's recording."""
+
+    def log(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        """A session line."""
+
+    def turn_event(self, turn: int, at_ms: float | None, fields: dict[str, Any]) -> None:
+        """A turn event (``fields`` holds its ``type``), timed in ms since the turn started."""
 
 
 class SessionLog:
@@ -155,8 +161,12 @@ class SessionLog:
         self._context = context
         self._sink = sink
 
-    def debug(self, event: str, **fields: Any) -> None:
-        self._emit("debug", event, fields)
+    def turn_event(self, level: str, turn: int, kind: str, at_ms: float | None, fields: dict[str, Any]) -> None:
+        """A turn event as a line named by its type; the recording keeps it as a ``turn`` line."""
+        line = {**self._context(), "turn": turn, **({} if at_ms is None else {"at_ms": round(at_ms, 1)}), **fields}
+        getattr(self._logger, level)(kind, **line)
+        if self._sink is not None:
+            self._sink.turn_event(turn, at_ms, {"type": kind, **fields})
 
     def info(self, event: str, **fields: Any) -> None:
         self._emit("info", event, fields)
@@ -173,10 +183,10 @@ class SessionLog:
         self._logger.exception(event, **line)
         if self._sink is not None:
             error = sys.exc_info()[1]
-            self._sink("error", event, {**line, "exception": f"{type(error).__name__}: {error}"})
+            self._sink.log("error", event, {**line, "exception": f"{type(error).__name__}: {error}"})
 
     def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
         line = {**self._context(), **fields}
         getattr(self._logger, level)(event, **line)
         if self._sink is not None:
-            self._sink(level, event, line)
+            self._sink.log(level, event, line)

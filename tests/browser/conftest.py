@@ -10,20 +10,17 @@ its embedded models. Chromium is driven by Python playwright through `executable
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from speech import write_question_wav
 
-from voicebot.localserver import free_port
+from voicebot.server.localserver import free_port
+from voicebot.server.ready import NotReady, wait_until_ready
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -99,21 +96,16 @@ class VoicebotServer:
         self.wait_ready()
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"voicebot server exited with {self.process.returncode}:\n{self.log_tail()}")
-            if self.health().get("status") == "ok":
-                return
-            time.sleep(0.25)
-        raise RuntimeError(f"voicebot server not ready after {SERVER_READY_TIMEOUT_S} s:\n{self.log_tail()}")
-
-    def health(self) -> dict:
         try:
-            with urllib.request.urlopen(self.url + "health", timeout=2) as response:
-                return json.load(response)
-        except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
-            return {}
+            wait_until_ready(
+                self.url + "health",
+                SERVER_READY_TIMEOUT_S,
+                self.process,
+                ready=lambda status, body: status == 200 and isinstance(body, dict) and body.get("status") == "ok",
+                what="voicebot server",
+            )
+        except NotReady as exc:
+            raise RuntimeError(f"{exc}:\n{self.log_tail()}") from None
 
     def stop(self) -> None:
         if self.process is None:

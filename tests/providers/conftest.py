@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,8 +19,9 @@ import edge_tts.communicate
 import pytest
 
 from tests.fakeservers import FakeService, anthropic_app, edge_app, mp3_bytes, openai_app, running
-from voicebot.localserver import free_port
 from voicebot.providers.llama_cpp import resolve_model_path
+from voicebot.server.localserver import free_port
+from voicebot.server.ready import wait_until_ready
 from voicebot.settings import EMBEDDED, Settings
 
 #: Fake keys the tests put in the environment the providers see; never real.
@@ -100,20 +100,6 @@ def edge_fake(edge_server: FakeService) -> FakeService:
     return edge_server
 
 
-def _wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"llama_cpp.server did not answer {url} within {timeout_s} s")
-
-
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real OpenAI-compatible server (``python -m llama_cpp.server``) serving the embedded
@@ -145,7 +131,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, env={**os.environ})
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        _wait_until_serving(f"{base_url}/models", process, timeout_s=90)
+        wait_until_ready(f"{base_url}/models", 90, process, what="llama_cpp.server")
         yield base_url
     finally:
         process.send_signal(signal.SIGINT)

@@ -8,8 +8,8 @@ import pytest
 from tests.fakeservers import FakeService, mp3_bytes, sine_pcm
 from tests.providers.conftest import make_settings
 from voicebot import audio
-from voicebot.codec import Mp3Decoder, PcmResampler
 from voicebot.errors import ProviderFailed
+from voicebot.providers.codec import Mp3Decoder, PcmResampler
 from voicebot.providers.edge import EdgeTTS
 from voicebot.providers.fallback import AllProvidersFailed, FallbackTTS
 

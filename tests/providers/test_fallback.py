@@ -14,32 +14,27 @@ from tests.fakeservers import REPLY, FakeService
 from tests.providers.conftest import FAST, KEYS, get_json, make_settings
 from voicebot.client import TurnResult, VoiceClient
 from voicebot.errors import ProviderFailed, Stage
-from voicebot.providers import fallback
 from voicebot.providers.anthropic_api import AnthropicLLM
 from voicebot.providers.base import Message, Stages
 from voicebot.providers.fallback import (
     AllProvidersFailed,
     FallbackASR,
     FallbackLLM,
-    FallbackNotice,
     FallbackTTS,
 )
 from voicebot.providers.openai_api import OpenAIASR, OpenAILLM, OpenAITTS
 from voicebot.settings import StageTimeouts
+from voicebot.turn.events import FallbackUsed
 
 TIMEOUTS = StageTimeouts(connect_s=1, first_byte_s=0.3, total_s=5)
 HISTORY = [Message("user", "Hi.")]
 
 
-async def reply_of(llm: FallbackLLM) -> tuple[list[str], list[FallbackNotice]]:
-    """Run one request in its own task (as a turn does) and collect its pieces and notices."""
-    notices: list[FallbackNotice] = []
-
-    async def turn() -> list[str]:
-        fallback.listen(notices.append)
-        return [piece async for piece in llm.stream_reply(HISTORY)]
-
-    return await asyncio.create_task(turn()), notices
+async def reply_of(llm: FallbackLLM) -> tuple[list[str], list[FallbackUsed]]:
+    """Run one request through the turn's own view of the stage and collect its pieces and notices."""
+    notices: list[FallbackUsed] = []
+    pieces = [piece async for piece in llm.notifying(notices.append).stream_reply(HISTORY)]
+    return pieces, notices
 
 
 # --- the wrappers, with fault-injection fakes ------------------------------------------------------
@@ -63,7 +58,7 @@ async def test_a_failure_before_output_moves_on_in_order() -> None:
     assert [len(p.seen) for p in providers] == [1, 1, 1]
     (notice,) = notices
     assert (notice.stage, notice.provider) == (Stage.LLM, "third")
-    assert [(s.provider, s.reason) for s in notice.skipped] == [
+    assert list(notice.skipped) == [
         ("first", "fake LLM failed"),
         ("second", "fake LLM failed"),
     ]
@@ -77,7 +72,7 @@ async def test_a_provider_silent_past_first_byte_is_skipped() -> None:
     assert pieces == ["Quick."]
     assert time.monotonic() - started < 1.5
     assert slow.cancelled == 1  # its stream was closed, not left running
-    assert notices[0].skipped[0].reason == "no output within 0.3 s"
+    assert notices[0].skipped[0][1] == "no output within 0.3 s"
 
 
 async def test_no_retry_once_output_has_started() -> None:
@@ -110,14 +105,10 @@ async def test_every_provider_failing_lists_each_reason() -> None:
 
 async def test_asr_falls_back_on_failure_and_on_timeout() -> None:
     broken, slow, good = FakeASR(fail=True, name="broken"), FakeASR(delay_s=3, name="slow"), FakeASR(text="yes")
-    notices: list[FallbackNotice] = []
-
-    async def turn() -> str:
-        fallback.listen(notices.append)
-        return await FallbackASR([broken, slow, good], TIMEOUTS).transcribe(b"\x00\x00" * 160, 16_000)
-
-    assert await asyncio.create_task(turn()) == "yes"
-    assert [s.reason for s in notices[0].skipped] == ["fake ASR failed", "no output within 0.3 s"]
+    notices: list[FallbackUsed] = []
+    asr = FallbackASR([broken, slow, good], TIMEOUTS).notifying(notices.append)
+    assert await asr.transcribe(b"\x00\x00" * 160, 16_000) == "yes"
+    assert [reason for _, reason in notices[0].skipped] == ["fake ASR failed", "no output within 0.3 s"]
 
 
 async def test_tts_fallback_audio_is_resampled_to_the_first_voice_rate() -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 import anthropic
 
-from voicebot.errors import ProviderFailed
-from voicebot.providers.base import Message, merge_roles
-from voicebot.providers.remote import api_key, describe_error
+from voicebot.errors import ProviderFailed, Stage
+from voicebot.providers.base import Message, ProviderSpec, merge_roles
+from voicebot.providers.remote import api_key, failures_as
 from voicebot.settings import LLMSettings
 
 
@@ -53,16 +53,12 @@ class AnthropicLLM:
 
     async def check(self) -> None:
         """List one model: cheap, and it proves the key is accepted."""
-        try:
+        with failures_as(self.name):
             await self._client.models.list(limit=1)
-        except ProviderFailed:
-            raise
-        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
-            raise ProviderFailed(self.name, describe_error(exc)) from exc
 
     async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
         stopped = False
-        try:
+        with failures_as(self.name):
             stream: Any = await self._client.messages.create(
                 model=self.model,
                 max_tokens=self._settings.max_tokens,
@@ -77,9 +73,15 @@ class AnthropicLLM:
                             yield event.delta.text
                     elif event.type == "message_stop":
                         stopped = True
-        except ProviderFailed:
-            raise
-        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
-            raise ProviderFailed(self.name, describe_error(exc)) from exc
         if not stopped:
             raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")
+
+
+SPECS = (
+    ProviderSpec(
+        Stage.LLM,
+        AnthropicLLM.name,
+        lambda settings, environ: AnthropicLLM(settings.llm, environ),
+        key_env=lambda settings: settings.llm.anthropic.api_key_env,
+    ),
+)

@@ -7,9 +7,12 @@ whose model is not thread-safe serialises calls itself).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from voicebot.errors import Stage
+from voicebot.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,29 @@ class TTS(Provider, Protocol):
         ...
 
 
+Environ = Mapping[str, str]
+
+
+def _no_key(settings: Settings) -> str | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """How one provider is made, registered once beside its class as the module's ``SPECS``.
+
+    The registry finds every module of ``voicebot.providers`` that has ``SPECS``; the settings section
+    of the same name (``asr.faster_whisper``) holds the provider's options."""
+
+    stage: Stage
+    name: str
+    """The provider's name in settings (``asr.provider: faster_whisper``)."""
+    build: Callable[[Settings, Environ], Provider]
+    """Make the provider from the settings and the environment (blocking: may load a model)."""
+    key_env: Callable[[Settings], str | None] = _no_key
+    """The environment variable its API key is read from, if it needs one."""
+
+
 @dataclass(frozen=True)
 class Stages:
     """The providers one server uses for every session."""
@@ -61,6 +87,13 @@ class Stages:
     asr: ASR
     llm: LLM
     tts: TTS
+
+    def describe(self) -> dict[str, dict[str, str]]:
+        """Which provider and model each stage uses (for ``/health``, logs and recordings)."""
+        return {
+            name: {"provider": provider.name, "model": provider.model}
+            for name, provider in (("asr", self.asr), ("llm", self.llm), ("tts", self.tts))
+        }
 
 
 def merge_roles(history: Sequence[Message]) -> list[Message]:
@@ -73,3 +106,10 @@ def merge_roles(history: Sequence[Message]) -> list[Message]:
         elif message.content.strip() or message.role == "user":
             merged.append(message)
     return merged
+
+
+def chat_messages(system_prompt: str, history: Sequence[Message]) -> list[dict[str, str]]:
+    """The system prompt and the conversation as chat-completion messages (llama.cpp, OpenAI)."""
+    messages = [{"role": "system", "content": system_prompt}]
+    messages += [{"role": m.role, "content": m.content} for m in merge_roles(history)]
+    return messages

@@ -17,13 +17,12 @@ import edge_tts
 import edge_tts.communicate
 import edge_tts.exceptions
 
-from voicebot.codec import Mp3Decoder
-from voicebot.errors import ProviderFailed
+from voicebot.errors import ProviderFailed, Stage
+from voicebot.providers.base import ProviderSpec
+from voicebot.providers.codec import Mp3Decoder
+from voicebot.providers.health import CHECK_TIMEOUT_S
 from voicebot.providers.remote import describe_error, tcp_reachable
 from voicebot.settings import EdgeTTSSettings, StageTimeouts
-
-#: Seconds a ``/health`` check may take.
-CHECK_TIMEOUT_S = 3.0
 
 
 def service_url() -> str:
@@ -81,3 +80,8 @@ class EdgeTTS:
             await stream.aclose()  # a barge-in closes the WebSocket now, not when collected
         if tail := decoder.flush():
             yield tail
+
+
+SPECS = (
+    ProviderSpec(Stage.TTS, EdgeTTS.name, lambda settings, _: EdgeTTS(settings.tts.edge_tts, settings.tts.timeouts)),
+)

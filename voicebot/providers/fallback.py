@@ -7,27 +7,29 @@ one is tried. Once a provider has produced output it is never retried: the user 
 words twice. So a failure after the first token or the first audio chunk ends the request with an
 error, and so does going over ``total_s``.
 
-When a request was answered by a provider other than the first, the wrapper tells the turn through
-:func:`listen` (a context variable the turn sets, since providers are shared by every session), and
-the session reports it to the page as a ``status`` with reason ``fallback``.
+When a request was answered by a provider other than the first, the wrapper tells the turn with a
+:class:`~voicebot.turn.events.FallbackUsed` event. Providers are shared by every session, so each
+turn asks for its own view of the stage with :meth:`notifying`, which reports to that turn only; the
+session shows it to the page as a ``status`` with reason ``fallback``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 import structlog
 
-from voicebot.codec import PcmResampler
 from voicebot.errors import ProviderFailed, Stage
 from voicebot.providers.base import ASR, LLM, TTS, Message
+from voicebot.providers.codec import PcmResampler
 from voicebot.providers.remote import describe_error
 from voicebot.settings import StageTimeouts
+from voicebot.turn.events import FallbackUsed
 
 T = TypeVar("T")
 P = TypeVar("P", ASR, LLM, TTS)
@@ -41,41 +43,6 @@ class Skipped:
 
     provider: str
     reason: str
-
-
-@dataclass(frozen=True)
-class FallbackNotice:
-    """A request of ``stage`` was answered by ``provider``, which is not the stage's first choice."""
-
-    stage: Stage
-    provider: str
-    """The provider that answered."""
-    skipped: tuple[Skipped, ...]
-    """The providers tried before it, in order, and why each was skipped."""
-
-    @property
-    def message(self) -> str:
-        """A short sentence for the page's status line."""
-        why = "; ".join(f"{item.provider}: {item.reason}" for item in self.skipped)
-        return f"Answered by {self.provider} ({why})"
-
-
-_listener: ContextVar[Callable[[FallbackNotice], None] | None] = ContextVar("voicebot_fallback", default=None)
-
-
-def listen(callback: Callable[[FallbackNotice], None]) -> None:
-    """Send this context's fallback notices to ``callback`` (once per stage and provider).
-
-    Call it at the start of a turn's task: tasks the turn starts afterwards inherit it."""
-    seen: set[tuple[Stage, str]] = set()
-
-    def once(notice: FallbackNotice) -> None:
-        key = (notice.stage, notice.provider)
-        if key not in seen:
-            seen.add(key)
-            callback(notice)
-
-    _listener.set(once)
 
 
 class AllProvidersFailed(Exception):
@@ -101,6 +68,13 @@ class _Fallback(Generic[P]):
         self.timeouts = timeouts
         self.name = ",".join(provider.name for provider in providers)
         self.model = ",".join(provider.model for provider in providers)
+        self._notify: Callable[[FallbackUsed], None] | None = None
+
+    def notifying(self, notify: Callable[[FallbackUsed], None]) -> Self:
+        """This stage, reporting to ``notify`` each request a provider other than the first answered."""
+        view = copy.copy(self)
+        view._notify = notify
+        return view
 
     def warm(self) -> None:
         for provider in self.providers:
@@ -112,11 +86,8 @@ class _Fallback(Generic[P]):
         _log.warning("provider_skipped", stage=self.stage.value, provider=provider.name, reason=reason)
 
     def _answered(self, provider: P, skipped: list[Skipped]) -> None:
-        if not skipped:
-            return
-        callback = _listener.get()
-        if callback is not None:
-            callback(FallbackNotice(self.stage, provider.name, tuple(skipped)))
+        if skipped and self._notify is not None:
+            self._notify(FallbackUsed(self.stage, provider.name, tuple((s.provider, s.reason) for s in skipped)))
 
     def _first_byte_s(self) -> float:
         return min(self.timeouts.first_byte_s, self.timeouts.total_s)

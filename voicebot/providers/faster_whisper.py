@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from voicebot.audio import pcm_to_float, resample
-from voicebot.errors import ProviderUnavailable
+from voicebot.errors import ProviderUnavailable, Stage
+from voicebot.providers.base import ProviderSpec
 from voicebot.settings import EMBEDDED, FasterWhisperSettings
 from voicebot.threads import run_blocking
 
@@ -77,3 +78,8 @@ class FasterWhisperASR:
 
     def warm(self) -> None:
         self._transcribe_samples(np.zeros(WHISPER_SAMPLE_RATE // 2, dtype=np.float32))
+
+
+SPECS = (
+    ProviderSpec(Stage.ASR, FasterWhisperASR.name, lambda settings, _: FasterWhisperASR(settings.asr.faster_whisper)),
+)

@@ -62,15 +62,12 @@ class HealthMonitor:
         self._results: dict[int, Reachability] = {}
         self._checked_at: float | None = None
         self._refresh: asyncio.Task[None] | None = None
-        self.checks = 0
-        """How many refreshes ran (tests use it to see the cache work)."""
 
     async def _check_all(self) -> None:
         providers = [p for stage in self._stages.values() for p in stage_providers(stage)]
         results = await asyncio.gather(*(check_provider(p) for p in providers))
         self._results = {id(p): r for p, r in zip(providers, results, strict=True)}
         self._checked_at = time.monotonic()
-        self.checks += 1
 
     async def refresh_if_stale(self) -> None:
         stale = self._checked_at is None or time.monotonic() - self._checked_at > self._ttl_s

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from voicebot.errors import ProviderUnavailable
-from voicebot.providers.base import Message, merge_roles
+from voicebot.errors import ProviderUnavailable, Stage
+from voicebot.providers.base import Message, ProviderSpec, chat_messages
 from voicebot.settings import EMBEDDED, LLMSettings
 from voicebot.threads import iterate_in_thread
 
@@ -63,9 +63,7 @@ class LlamaCppLLM:
             raise ProviderUnavailable(f"llm.llama_cpp.model_path: cannot load {path}: {exc}") from exc
 
     def _messages(self, history: Sequence[Message]) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self._settings.system_prompt}]
-        messages += [{"role": m.role, "content": m.content} for m in merge_roles(history)]
-        return messages
+        return chat_messages(self._settings.system_prompt, history)
 
     def _tokens(self, messages: list[dict[str, str]], max_tokens: int, stop: threading.Event) -> Iterator[str]:
         with self._lock:
@@ -94,3 +92,6 @@ class LlamaCppLLM:
     def warm(self) -> None:
         for _ in self._tokens(self._messages([Message("user", "Hi")]), 2, threading.Event()):
             pass
+
+
+SPECS = (ProviderSpec(Stage.LLM, LlamaCppLLM.name, lambda settings, _: LlamaCppLLM(settings.llm)),)

@@ -15,9 +15,9 @@ from typing import Any
 import openai
 
 from voicebot.audio import wav_bytes
-from voicebot.errors import ProviderFailed
-from voicebot.providers.base import Message, merge_roles
-from voicebot.providers.remote import api_key, describe_error
+from voicebot.errors import ProviderFailed, Stage
+from voicebot.providers.base import Message, ProviderSpec, chat_messages
+from voicebot.providers.remote import api_key, failures_as
 from voicebot.settings import (
     LLMSettings,
     OpenAIASRSettings,
@@ -60,12 +60,8 @@ class _OpenAIClient:
 
     async def check(self) -> None:
         """List the server's models: cheap, and it proves the key is accepted."""
-        try:
+        with failures_as(self.name):
             await self._client.models.list()
-        except ProviderFailed:
-            raise
-        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
-            raise ProviderFailed(self.name, describe_error(exc)) from exc
 
 
 class OpenAILLM(_OpenAIClient):
@@ -77,12 +73,10 @@ class OpenAILLM(_OpenAIClient):
         self.model = settings.openai.model
 
     def _messages(self, history: Sequence[Message]) -> list[dict[str, str]]:
-        messages = [{"role": "system", "content": self._settings.system_prompt}]
-        messages += [{"role": m.role, "content": m.content} for m in merge_roles(history)]
-        return messages
+        return chat_messages(self._settings.system_prompt, history)
 
     async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        try:
+        with failures_as(self.name):
             stream: Any = await self._client.chat.completions.create(
                 model=self.model,
                 messages=self._messages(history),  # type: ignore[arg-type]
@@ -100,10 +94,6 @@ class OpenAILLM(_OpenAIClient):
                         yield choice.delta.content
                     if choice.finish_reason:
                         finished = True
-        except ProviderFailed:
-            raise
-        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
-            raise ProviderFailed(self.name, describe_error(exc)) from exc
         if not finished:
             # Every compatible server ends a reply with a finish_reason; without it the stream was cut.
             raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")
@@ -119,7 +109,7 @@ class OpenAIASR(_OpenAIClient):
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         extra: dict[str, Any] = {"language": self._settings.language} if self._settings.language else {}
-        try:
+        with failures_as(self.name):
             result = await self._client.audio.transcriptions.create(
                 model=self.model,
                 file=("utterance.wav", wav_bytes(pcm, sample_rate), "audio/wav"),
@@ -127,10 +117,6 @@ class OpenAIASR(_OpenAIClient):
                 temperature=0.0,
                 **extra,
             )
-        except ProviderFailed:
-            raise
-        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
-            raise ProviderFailed(self.name, describe_error(exc)) from exc
         text: str = result.text
         return text.strip()
 
@@ -146,7 +132,7 @@ class OpenAITTS(_OpenAIClient):
 
     async def synthesize(self, text: str) -> AsyncIterator[bytes]:
         carry = b""
-        try:
+        with failures_as(self.name):
             async with self._client.audio.speech.with_streaming_response.create(
                 model=self._settings.model,
                 voice=self._settings.voice,
@@ -163,7 +149,25 @@ class OpenAITTS(_OpenAIClient):
                     carry = data[whole:]
                     if whole:
                         yield data[:whole]
-        except ProviderFailed:
-            raise
-        except Exception as exc:  # the client library's errors, and its HTTP library's (a cut stream)
-            raise ProviderFailed(self.name, describe_error(exc)) from exc
+
+
+SPECS = (
+    ProviderSpec(
+        Stage.ASR,
+        OpenAIASR.name,
+        lambda settings, environ: OpenAIASR(settings.asr.openai, settings.asr.timeouts, environ),
+        key_env=lambda settings: settings.asr.openai.api_key_env,
+    ),
+    ProviderSpec(
+        Stage.LLM,
+        OpenAILLM.name,
+        lambda settings, environ: OpenAILLM(settings.llm, environ),
+        key_env=lambda settings: settings.llm.openai.api_key_env,
+    ),
+    ProviderSpec(
+        Stage.TTS,
+        OpenAITTS.name,
+        lambda settings, environ: OpenAITTS(settings.tts.openai, settings.tts.timeouts, environ),
+        key_env=lambda settings: settings.tts.openai.api_key_env,
+    ),
+)

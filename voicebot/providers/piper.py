@@ -12,7 +12,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from voicebot.errors import ProviderUnavailable
+from voicebot.errors import ProviderUnavailable, Stage
+from voicebot.providers.base import ProviderSpec
 from voicebot.settings import EMBEDDED, PiperSettings
 from voicebot.threads import iterate_in_thread
 
@@ -64,3 +65,6 @@ class PiperTTS:
     def warm(self) -> None:
         for _ in self._chunks("Hello.", threading.Event()):
             pass
+
+
+SPECS = (ProviderSpec(Stage.TTS, PiperTTS.name, lambda settings, _: PiperTTS(settings.tts.piper)),)

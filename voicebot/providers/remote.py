@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from urllib.parse import urlsplit
 
-from voicebot.errors import ProviderUnavailable
+from voicebot.errors import ProviderFailed, ProviderUnavailable
 
 #: Plain words for the HTTP statuses APIs answer with.
 _STATUS_REASONS: dict[int, str] = {
@@ -124,3 +124,15 @@ async def tcp_reachable(url: str, timeout_s: float) -> None:
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
+
+
+@contextlib.contextmanager
+def failures_as(provider: str) -> Iterator[None]:
+    """Turn whatever a client library raises inside the block (its own errors, its HTTP library's, a
+    cut stream) into :class:`ProviderFailed` with a plain reason; a ``ProviderFailed`` passes as is."""
+    try:
+        yield
+    except ProviderFailed:
+        raise
+    except Exception as exc:
+        raise ProviderFailed(provider, describe_error(exc)) from exc

@@ -11,7 +11,7 @@ Two modes:
   each message followed (for example "start_listening 180 ms after audio_start of turn 1"), so a
   barge-in lands at the same point of the reply even when the stages run faster or slower than then.
 
-``--html OUT.html`` also writes the timeline page (see :mod:`voicebot.timeline`).
+``--html OUT.html`` also writes the timeline page (see :mod:`voicebot.recording.timeline`).
 """
 
 from __future__ import annotations
@@ -26,18 +26,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from voicebot.client import VoiceClient
-from voicebot.pipeline import NothingHeard, ReplyDone, Transcribed, Turn, TurnEvent, TurnFailed, TurnFinished
 from voicebot.providers.base import Stages
-from voicebot.recording import (
-    RecordedTurn,
-    Recording,
-    RecordingError,
-    describe_providers,
-    find_recording,
-    load_recording,
-)
+from voicebot.recording.reader import RecordedTurn, Recording, RecordingError, find_recording, load_recording
 from voicebot.settings import Settings
-from voicebot.timing import StageMark, timed_stages
+from voicebot.turn.outcome import TurnOutcome
+from voicebot.turn.pipeline import PipelineEngine
 
 JSON = dict[str, Any]
 
@@ -67,27 +60,25 @@ def _then(turn: RecordedTurn) -> JSON:
 
 async def run_turn_again(stages: Stages, settings: Settings, turn: RecordedTurn) -> tuple[JSON, list[JSON]]:
     """Run one recorded turn's audio through the pipeline now; return what it produced and its stage marks."""
-    events: list[TurnEvent] = []
-    marks: list[StageMark] = []
+    now = TurnOutcome()
     started = time.perf_counter()
-    pipeline = Turn(
-        timed_stages(stages, marks.append, started), settings.session, turn.history, events.append, realtime=False
+    utterance = PipelineEngine(stages, settings.session).listen(
+        turn.history, lambda event: now.add(event, (time.perf_counter() - started) * 1000)
     )
-    await pipeline.run(turn.user_pcm())
-    now: JSON = {"transcript": None, "nothing_heard": None, "reply": None, "error": None, "timings": {}}
-    for event in events:
-        if isinstance(event, Transcribed):
-            now["transcript"] = event.text
-        elif isinstance(event, NothingHeard):
-            now["nothing_heard"] = event.why
-        elif isinstance(event, ReplyDone):
-            now["reply"] = event.text
-        elif isinstance(event, TurnFailed):
-            now["error"] = event.error.code
-        elif isinstance(event, TurnFinished):
-            now["timings"] = {k: round(v) for k, v in event.timings.items()}
-    mark_fields = [{"event": "stage_ended" if m.ended else "stage_started", **m.fields()} for m in marks]
-    return now, mark_fields
+    utterance.feed(turn.user_pcm())
+    started = time.perf_counter()  # the turn starts when the user "releases the button"
+    try:
+        await utterance.respond()
+    finally:
+        await utterance.aclose()
+    result: JSON = {
+        "transcript": now.transcript,
+        "nothing_heard": now.nothing_heard,
+        "reply": now.reply,
+        "error": now.error,
+        "timings": {k: round(v) for k, v in now.timings.items()},
+    }
+    return result, now.marks
 
 
 def _same(then: str | None, now: str | None) -> bool | None:
@@ -127,7 +118,7 @@ def _header(recording: Recording, stages: Stages) -> JSON:
         "folder": str(recording.folder),
         "started_at": recording.meta.get("started_at"),
         "truncated": recording.truncated,
-        "providers": {"then": recording.meta.get("providers", {}), "now": describe_providers(stages)},
+        "providers": {"then": recording.meta.get("providers", {}), "now": stages.describe()},
     }
 
 
@@ -256,7 +247,7 @@ async def replay_messages(
     recording: Recording, settings: Settings, stages: Stages, anchor_timeout_s: float = 60.0
 ) -> JSON:
     """Messages mode: re-send the recorded client frames to a fresh session and compare what comes back."""
-    from voicebot.localserver import local_server  # the server stack only when this mode runs
+    from voicebot.server.localserver import local_server  # the server stack only when this mode runs
 
     steps = client_steps(recording)
     server_events = recording.server_events()
@@ -463,7 +454,7 @@ def run_replay(
     else:
         report = asyncio.run(replay_pipeline(recording, settings, stages))
     if html is not None:
-        from voicebot.timeline import render_timeline
+        from voicebot.recording.timeline import render_timeline
 
         html.write_text(render_timeline(recording, report), encoding="utf-8")
         report["html"] = str(html)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from voicebot import audio
-from voicebot.recording import RecordedTurn, Recording
+from voicebot.recording.reader import RecordedTurn, Recording
 
 JSON = dict[str, Any]
 

@@ -30,14 +30,12 @@ class Mp3Decoder:
         self.sample_rate = sample_rate
         self._codec: Any = av.CodecContext.create("mp3", "r")
         self._resampler: Any = av.AudioResampler(format=_FORMAT, layout=_LAYOUT, rate=sample_rate)
-        self.skipped_packets = 0
 
     def _decode(self, packet: Any) -> bytes:
         try:
             frames = self._codec.decode(packet)
         except av.error.InvalidDataError:
             # A tag (ID3) or a damaged frame: MP3 decoders skip to the next frame, so do we.
-            self.skipped_packets += 1
             return b""
         out: list[Any] = []
         for frame in frames:

@@ -17,10 +17,12 @@ from quart import Quart, render_template, websocket
 from voicebot.providers.base import Stages
 from voicebot.providers.health import HealthMonitor
 from voicebot.providers.registry import load_stages
-from voicebot.session import VoiceSession
+from voicebot.session.loop import VoiceSession
 from voicebot.settings import Settings
+from voicebot.turn.engine import TurnEngine
+from voicebot.turn.pipeline import PipelineEngine
 
-WEB_ROOT = Path(__file__).resolve().parent.parent
+WEB_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Runtime:
 
     settings: Settings
     stages: Stages | None = None
+    engine: TurnEngine | None = None
     sessions: dict[str, VoiceSession] = field(default_factory=dict)
     health: HealthMonitor | None = None
 
@@ -62,14 +65,15 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
     )
     runtime = Runtime(settings=settings, stages=stages)
     app.extensions["voicebot"] = runtime
-    log = structlog.get_logger("voicebot.app")
+    log = structlog.get_logger("voicebot.server.app")
 
     @app.before_serving
     async def load_models() -> None:
         if runtime.stages is None:
             log.info("loading_models")
             runtime.stages = await asyncio.to_thread(load_stages, settings)
-        log.info("models_ready", **describe_stages(runtime.stages))
+        runtime.engine = PipelineEngine(runtime.stages, settings.session)
+        log.info("models_ready", **{k: f"{v['provider']}:{v['model']}" for k, v in runtime.stages.describe().items()})
 
     @app.get("/")
     async def index() -> str:
@@ -92,12 +96,14 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
 
     @app.websocket("/ws/voice")
     async def voice() -> None:
-        if runtime.stages is None:
+        if runtime.stages is None or runtime.engine is None:
             await websocket.close(1013, "models are still loading")
             return
         # The session logs the connection (session_started / session_ended) with these, and records them.
         client = {"client": str(websocket.remote_addr), "user_agent": websocket.headers.get("User-Agent", "")}
-        session = VoiceSession(QuartTransport(), runtime.stages, settings, client=client)
+        session = VoiceSession(
+            QuartTransport(), runtime.engine, settings, client=client, providers=runtime.stages.describe()
+        )
         runtime.sessions[session.id] = session
         try:
             await session.run()
@@ -105,11 +111,3 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
             runtime.sessions.pop(session.id, None)
 
     return app
-
-
-def describe_stages(stages: Stages) -> dict[str, str]:
-    return {
-        "asr": f"{stages.asr.name}:{stages.asr.model}",
-        "llm": f"{stages.llm.name}:{stages.llm.model}",
-        "tts": f"{stages.tts.name}:{stages.tts.model}",
-    }

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from quart import Quart
 
-from voicebot.app import Runtime, create_app, runtime_of
 from voicebot.providers.base import Stages
-from voicebot.server import serve
+from voicebot.server.app import Runtime, create_app, runtime_of
+from voicebot.server.ready import wait_until_ready
+from voicebot.server.serving import serve
 from voicebot.settings import Settings
 
 
@@ -61,23 +62,14 @@ async def local_server(
     shutdown = asyncio.Event()
     task = asyncio.create_task(serve(app, settings, shutdown))
     try:
-        while runtime_of(app).stages is None or not await _accepts(port):
-            if task.done():
-                task.result()  # start-up failed: raise its error
-            await asyncio.sleep(0.02)
+        ready = asyncio.create_task(asyncio.to_thread(wait_until_ready, f"http://127.0.0.1:{port}/health", 600))
+        await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            ready.cancel()
+            task.result()  # start-up failed: raise its error
+            raise RuntimeError("the server stopped before it was ready")
+        ready.result()
         yield LocalServer(app, port)
     finally:
         shutdown.set()
         await task
-
-
-async def _accepts(port: int) -> bool:
-    try:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.write(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-    await writer.drain()
-    await reader.read()
-    writer.close()
-    return True

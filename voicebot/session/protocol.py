@@ -10,11 +10,11 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from voicebot.machine import State
+from voicebot.audio import SAMPLE_WIDTH
+from voicebot.session.machine import State
 
-#: Format of the microphone audio the page sends.
+#: Format of the microphone audio the page sends (mono PCM s16le).
 INPUT_SAMPLE_RATE = 16_000
-INPUT_SAMPLE_WIDTH = 2
 
 
 class ProtocolError(Exception):
@@ -85,7 +85,7 @@ def check_audio_frame(frame: bytes | None) -> bytes:
     """
     if not frame:
         raise ProtocolError("bad_audio_frame", "Empty audio frame.")
-    if len(frame) % INPUT_SAMPLE_WIDTH:
+    if len(frame) % SAMPLE_WIDTH:
         raise ProtocolError(
             "bad_audio_frame",
             f"Audio frames must hold whole 16-bit samples; got {len(frame)} bytes (an odd number).",
@@ -110,6 +110,16 @@ class Status:
     provider: str | None = None
     """With reason ``fallback``: the provider that answered."""
     type: Literal["status"] = field(default="status", init=False)
+
+
+@dataclass(frozen=True)
+class PartialTranscriptMessage:
+    """What recognition has understood so far, while the user still speaks (streaming ASR only)."""
+
+    turn: int
+    """The turn this utterance will become."""
+    text: str
+    type: Literal["partial_transcript"] = field(default="partial_transcript", init=False)
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,17 @@ class Error:
     type: Literal["error"] = field(default="error", init=False)
 
 
-ServerEvent = Status | Transcript | ResponseText | ResponseDone | AudioStart | AudioDone | ResponseInterrupted | Error
+ServerEvent = (
+    Status
+    | PartialTranscriptMessage
+    | Transcript
+    | ResponseText
+    | ResponseDone
+    | AudioStart
+    | AudioDone
+    | ResponseInterrupted
+    | Error
+)
 
 
 def encode_event(event: ServerEvent) -> str:

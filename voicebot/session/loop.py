@@ -1,0 +1,486 @@
+"""One voice session: a WebSocket connection, its state machine, its conversation and its turns.
+
+One session = one mailbox. A reader task puts every client frame in the mailbox; the turn engine's
+events arrive there too, tagged with the utterance they belong to. A single loop takes items from
+the mailbox, fires state-machine triggers and queues every message, so states and messages are always
+in order and no two tasks ever move the machine. Client frames outrank turn events, so a barge-in
+jumps ahead of events still waiting; events of a cancelled utterance are dropped.
+
+Each turn event is handled once here and becomes everything it means: a trigger, a page message, a
+log line, a recording line and the turn's timing summary. Reply audio never crosses the mailbox frame
+by frame: the turn's :class:`~voicebot.turn.playback.Playback` paces whole segments straight to the
+outbox, and only its two milestones (all sent, all heard) come back through the mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+import structlog
+
+from voicebot import audio
+from voicebot.logs import SessionLog, redact_text
+from voicebot.providers.base import Message
+from voicebot.recording import writer as recording
+from voicebot.session.machine import Change, IllegalTransition, SessionMachine, State, Trigger
+from voicebot.session.outbox import Outbox, OutboxFull
+from voicebot.session.protocol import (
+    INPUT_SAMPLE_RATE,
+    AudioDone,
+    AudioStart,
+    Error,
+    PartialTranscriptMessage,
+    ProtocolError,
+    Reset,
+    ResponseDone,
+    ResponseInterrupted,
+    ResponseText,
+    ServerEvent,
+    StartListening,
+    Status,
+    StopListening,
+    Transcript,
+    check_audio_frame,
+    encode_event,
+    parse_action,
+)
+from voicebot.settings import Settings
+from voicebot.turn.engine import TurnEngine, Utterance
+from voicebot.turn.events import (
+    AudioStarted,
+    FallbackUsed,
+    Interrupted,
+    NothingHeard,
+    PartialTranscript,
+    ReplyDone,
+    ReplyPiece,
+    SegmentAudio,
+    SpeechDone,
+    Transcribed,
+    TurnEvent,
+    TurnFailed,
+    TurnFinished,
+    event_fields,
+)
+from voicebot.turn.playback import Playback
+from voicebot.turn.timing import TurnTimings
+
+STATUS_TEXT: dict[State, str] = {
+    State.IDLE: "Ready",
+    State.LISTENING: "Listening…",
+    State.TRANSCRIBING: "Transcribing…",
+    State.THINKING: "Thinking…",
+    State.SPEAKING: "Speaking…",
+}
+NOTHING_HEARD_TEXT = "I didn't catch that. Hold the button while you speak."
+
+#: Client frames waiting in the mailbox beyond which further audio frames are dropped (a flood).
+MAX_PENDING_CLIENT_FRAMES = 512
+#: Frames queued for a client that does not read, beyond which the session is closed.
+MAX_OUTBOX_FRAMES = 1024
+
+_CLIENT, _TURN = 0, 1  # mailbox priorities: client frames first
+
+
+class Transport(Protocol):
+    """The socket a session talks through (a Quart websocket in the server, anything in tests)."""
+
+    async def receive(self) -> str | bytes | None: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+
+@dataclass
+class _Frame:
+    """One frame from the client: text, binary, or ``None`` (how Quart delivers an empty binary frame)."""
+
+    data: str | bytes | None
+    at: float = field(default_factory=time.monotonic)
+    """When it arrived (``time.monotonic()``)."""
+
+
+@dataclass
+class _Closed:
+    """The client went away."""
+
+    reason: str = "disconnected"
+
+
+@dataclass
+class _PlaybackSent:
+    """The playback sent its last frame."""
+
+    duration_ms: float
+
+
+@dataclass
+class _PlaybackDrained:
+    """The page has had time to play the whole reply."""
+
+
+@dataclass
+class _TurnItem:
+    utterance: int
+    """Which utterance (``_Turn.key``) the item belongs to; items of any other are stale."""
+    at_ms: float | None
+    """When it happened, in ms since the user released the button (``None``: while still speaking)."""
+    item: TurnEvent | _PlaybackSent | _PlaybackDrained
+
+
+@dataclass
+class _Turn:
+    """The utterance being heard, then the turn answering it."""
+
+    key: int
+    utterance: Utterance
+    number: int
+    """The turn number its events carry (it becomes the session's ``turn`` at release)."""
+    pcm_bytes: int = 0
+    released_at: float | None = None
+    """``time.perf_counter()`` when the user released the button."""
+    task: asyncio.Task[None] | None = None
+    transcript: str | None = None
+    reply: str = ""
+    playback: Playback | None = None
+    timings: TurnTimings = field(default_factory=TurnTimings)
+
+    def at_ms(self) -> float | None:
+        return None if self.released_at is None else (time.perf_counter() - self.released_at) * 1000
+
+
+class VoiceSession:
+    """Runs one connection from its first status to its close."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        engine: TurnEngine,
+        settings: Settings,
+        session_id: str | None = None,
+        client: dict[str, str] | None = None,
+        providers: dict[str, dict[str, str]] | None = None,
+    ) -> None:
+        """``client``: who connected (``client`` address, ``user_agent``), for the log and the recording;
+        ``providers``: each stage's provider and model, for the recording."""
+        self.id = session_id or uuid.uuid4().hex[:16]
+        self.history: list[Message] = []
+        self.turn = 0
+        self.dropped_audio_frames = 0
+        self.machine = SessionMachine(on_change=self._log_change)
+        self._transport = transport
+        self._engine = engine
+        self._settings = settings
+        self._client = client or {}
+        self._providers = providers or {}
+        self._recorder = recording.make_recorder(settings.recording, self.id)
+        self._log = SessionLog(self.id, lambda: {"turn": self.turn, "state": self.state.value}, self._recorder)
+        self._mailbox: asyncio.PriorityQueue[tuple[int, int, object]] = asyncio.PriorityQueue()
+        self._sequence = itertools.count()
+        self._keys = itertools.count(1)
+        self._pending_client_frames = 0
+        self._max_utterance_bytes = int(settings.session.max_utterance_s * INPUT_SAMPLE_RATE) * audio.SAMPLE_WIDTH
+        self._current: _Turn | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self._outbox = Outbox(transport.send_text, transport.send_bytes, self._client_gone, MAX_OUTBOX_FRAMES)
+
+    @property
+    def state(self) -> State:
+        return self.machine.state
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the session until the client disconnects."""
+        context = structlog.contextvars.bind_contextvars(session_id=self.id)  # for library lines too
+        self._recorder.start(self._settings, self._providers, self._client)
+        self._log.info("session_started", **self._client)
+        self._outbox.start()
+        reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
+        try:
+            self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id))
+            while True:
+                _, _, item = await self._mailbox.get()
+                if isinstance(item, _Closed):
+                    break
+                try:
+                    if isinstance(item, _TurnItem):
+                        self._on_turn_item(item)
+                    else:
+                        self._pending_client_frames -= 1
+                        await self._on_client_frame(item)  # type: ignore[arg-type]
+                except OutboxFull as exc:
+                    self._log.warning("slow_client", reason=str(exc))
+                    break
+                except Exception as exc:  # noqa: BLE001 - a bug must not end the session
+                    self._log.exception("session_error")
+                    self._recover(exc)
+        except OutboxFull as exc:
+            self._log.warning("slow_client", reason=str(exc))
+        finally:
+            reader.cancel()
+            await self._abandon()
+            await self._outbox.aclose()
+            self._log.info("session_ended", dropped_audio_frames=self.dropped_audio_frames)
+            try:
+                await self._recorder.close()
+            finally:
+                structlog.contextvars.reset_contextvars(**context)
+
+    async def _read_client(self) -> None:
+        try:
+            while True:
+                frame = await self._transport.receive()
+                if not isinstance(frame, str) and self._pending_client_frames >= MAX_PENDING_CLIENT_FRAMES:
+                    self.dropped_audio_frames += 1
+                    continue
+                self._pending_client_frames += 1
+                self._mailbox.put_nowait((_CLIENT, next(self._sequence), _Frame(frame)))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - any receive failure means the client is gone
+            self._client_gone()
+
+    def _client_gone(self) -> None:
+        self._mailbox.put_nowait((_CLIENT, next(self._sequence), _Closed()))
+
+    def _post(self, turn: _Turn, item: TurnEvent | _PlaybackSent | _PlaybackDrained) -> None:
+        self._mailbox.put_nowait((_TURN, next(self._sequence), _TurnItem(turn.key, turn.at_ms(), item)))
+
+    def _recover(self, exc: Exception) -> None:
+        """After an unexpected error: tell the page, abandon the turn, and be usable again."""
+        self._send(Error("internal_error", f"Something went wrong in the server: {exc}", self.turn))
+        if self.machine.busy:
+            self._cancel_turn()
+            self._transition(Trigger.FAIL, reason="failed")
+
+    # --- client frames ----------------------------------------------------------------------------
+
+    async def _on_client_frame(self, frame: _Frame) -> None:
+        if isinstance(frame.data, str):
+            self._recorder.client_text(frame.data, frame.at)
+            try:
+                action = parse_action(frame.data)
+            except ProtocolError as exc:
+                self._log.info("bad_client_message", code=exc.code)
+                self._send(Error(exc.code, exc.message))
+                return
+            if isinstance(action, StartListening):
+                self._start_listening(action.played_ms)
+            elif isinstance(action, StopListening):
+                self._stop_listening()
+            elif isinstance(action, Reset):
+                await self._reset()
+            return
+        try:
+            pcm = check_audio_frame(frame.data)
+        except ProtocolError as exc:
+            self._send(Error(exc.code, exc.message))
+            return
+        turn = self._current
+        if self.state is not State.LISTENING or turn is None:
+            self.dropped_audio_frames += 1
+            return
+        turn.utterance.feed(pcm)
+        turn.pcm_bytes += len(pcm)
+        self._recorder.client_audio(pcm, frame.at)
+        if turn.pcm_bytes >= self._max_utterance_bytes:
+            self._stop_listening(reason="too_long")
+
+    def _start_listening(self, played_ms: int | None) -> None:
+        if self.state is State.LISTENING:
+            self._send(Error("already_listening", "Already listening."))
+            return
+        reason = None
+        if self.machine.busy:
+            self._interrupt(played_ms)
+            reason = "interrupted"
+        key = next(self._keys)
+        turn_ref: list[_Turn] = []
+        utterance = self._engine.listen(list(self.history), lambda event: self._post(turn_ref[0], event))
+        self._current = _Turn(key, utterance, self.turn + 1)
+        turn_ref.append(self._current)
+        self._transition(Trigger.START_LISTENING, reason=reason)
+
+    def _stop_listening(self, reason: str | None = None) -> None:
+        turn = self._current
+        if self.state is not State.LISTENING or turn is None:
+            self._send(Error("not_listening", "Not listening: send start_listening first."))
+            return
+        turn.released_at = time.perf_counter()
+        self.turn = turn.number
+        self._log.info(
+            "utterance_ended",
+            audio_ms=round(audio.duration_ms(turn.pcm_bytes, INPUT_SAMPLE_RATE)),
+            reason=reason,
+            dropped_audio_frames=self.dropped_audio_frames,
+        )
+        self._recorder.utterance(turn.number, self.history, time.monotonic())
+        self._transition(Trigger.STOP_LISTENING, reason=reason)
+        turn.task = asyncio.create_task(turn.utterance.respond(), name=f"turn-{self.id}-{turn.number}")
+
+    async def _reset(self) -> None:
+        if self.machine.busy:
+            self._interrupt(None)
+        await self._abandon()
+        self.history.clear()
+        self._transition(Trigger.RESET, message="New conversation", reason="reset")
+
+    def _interrupt(self, played_ms: int | None) -> None:
+        """Cancel the turn in progress; keep in the conversation only what the user heard."""
+        turn = self._current
+        if turn is None:
+            return
+        heard = turn.playback.heard(played_ms) if turn.playback is not None else ""
+        self._cancel_turn()
+        if turn.transcript is None:
+            return  # still transcribing: no reply yet, nothing to keep
+        self._remember(turn.transcript, heard)
+        self._turn_event(turn, Interrupted(heard, played_ms), turn.at_ms())
+        self._send(ResponseInterrupted(turn.number, heard))
+
+    def _cancel_turn(self) -> None:
+        """Stop the current turn's work (its task, its playback) and forget it."""
+        turn, self._current = self._current, None
+        if turn is None:
+            return
+        if turn.task is not None and not turn.task.done():
+            turn.task.cancel()
+        if turn.playback is not None:
+            turn.playback.stop()
+        closing = asyncio.get_running_loop().create_task(turn.utterance.aclose())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
+
+    async def _abandon(self) -> None:
+        """The session is closing or resetting: cancel whatever is in flight and release it."""
+        turn = self._current
+        self._cancel_turn()
+        if turn is not None:
+            await turn.utterance.aclose()
+
+    # --- turn events ------------------------------------------------------------------------------
+
+    def _on_turn_item(self, item: _TurnItem) -> None:
+        turn = self._current
+        if turn is None or item.utterance != turn.key:
+            return  # an event of an utterance that was cancelled (barge-in, reset)
+        event = item.item
+        if isinstance(event, _PlaybackSent):
+            self._send(AudioDone(turn.number, round(event.duration_ms)))
+            return
+        if isinstance(event, _PlaybackDrained):
+            self._finish(turn)
+            return
+        self._turn_event(turn, event, item.at_ms)
+        if isinstance(event, PartialTranscript):
+            self._send(PartialTranscriptMessage(turn.number, event.text))
+        elif isinstance(event, Transcribed):
+            turn.transcript = event.text
+            self._send(Transcript(turn.number, event.text))
+            self._transition(Trigger.TRANSCRIBED)
+        elif isinstance(event, ReplyPiece):
+            self._send(ResponseText(turn.number, event.text))
+        elif isinstance(event, ReplyDone):
+            turn.reply = event.text
+            self._send(ResponseDone(turn.number, event.text))
+        elif isinstance(event, SegmentAudio):
+            self._play(turn, event)
+        elif isinstance(event, SpeechDone):
+            if turn.playback is None:
+                self._finish(turn)
+            else:
+                turn.playback.close()
+        elif isinstance(event, FallbackUsed):
+            self._send(Status(self.state, event.message, turn.number, "fallback", event.stage.value, event.provider))
+        elif isinstance(event, NothingHeard):
+            self._current = None
+            self._transition(Trigger.NOTHING_HEARD, message=NOTHING_HEARD_TEXT, reason="nothing_heard")
+        elif isinstance(event, TurnFailed):
+            self._cancel_turn()
+            self._send(Error(event.code, event.message, turn.number))
+            self._transition(Trigger.FAIL, reason="failed")
+
+    def _play(self, turn: _Turn, segment: SegmentAudio) -> None:
+        if turn.playback is None:
+            turn.playback = Playback(
+                self._send_audio,
+                segment.sample_rate,
+                self._settings.session.audio_frame_ms,
+                self._settings.session.audio_lead_ms,
+                on_sent=lambda ms: self._post(turn, _PlaybackSent(ms)),
+                on_drained=lambda: self._post(turn, _PlaybackDrained()),
+            )
+            self._transition(Trigger.SPEAK)
+            self._send(AudioStart(turn.number, sample_rate=segment.sample_rate))
+            self._turn_event(turn, AudioStarted(segment.sample_rate), turn.at_ms())
+        turn.playback.add(segment.text, segment.pcm)
+
+    def _finish(self, turn: _Turn) -> None:
+        self._current = None
+        if turn.transcript is not None:
+            self._remember(turn.transcript, turn.reply)
+        self._turn_event(turn, TurnFinished(turn.timings.rounded()), turn.at_ms())
+        self._transition(Trigger.FINISH)
+
+    def _turn_event(self, turn: _Turn, event: TurnEvent, at_ms: float | None) -> None:
+        """The one place a turn event is logged, recorded and counted in the turn's timings."""
+        if at_ms is not None:
+            turn.timings.add(event, at_ms)
+        fields = event_fields(event)
+        fields.pop("type")
+        if isinstance(event, PartialTranscript | ReplyPiece):
+            return  # many per turn: the wire and the final events carry them
+        level = "warning" if isinstance(event, FallbackUsed | TurnFailed) else "info"
+        self._log.turn_event(level, turn.number, event.type, at_ms, fields)
+
+    def _remember(self, user_text: str, assistant_text: str) -> None:
+        self.history.append(Message("user", user_text))
+        if assistant_text.strip():
+            self.history.append(Message("assistant", assistant_text))
+        keep = self._settings.session.history_turns * 2
+        del self.history[: max(0, len(self.history) - keep)]
+
+    # --- output -----------------------------------------------------------------------------------
+
+    def _transition(self, trigger: Trigger, message: str | None = None, reason: str | None = None) -> None:
+        try:
+            self.machine.fire(trigger)
+        except IllegalTransition:
+            self._log.error("illegal_transition", trigger=trigger.value)
+            raise
+        state = self.state
+        self._send(Status(state, message or STATUS_TEXT[state], self.turn, reason=reason))
+
+    def _log_change(self, change: Change) -> None:
+        self._log.info(
+            "state_changed",
+            source=change.source.value,
+            dest=change.dest.value,
+            trigger=change.trigger.value,
+        )
+
+    def _send(self, event: ServerEvent) -> None:
+        if isinstance(event, Error):
+            # Provider errors can quote a request, key included: the page gets no secrets either.
+            event = replace(event, message=redact_text(event.message))
+            self._log.info("error_sent", code=event.code)
+        text = encode_event(event)
+        self._recorder.server_event(event, text)
+        self._outbox.put(text)
+
+    def _send_audio(self, frame: bytes) -> None:
+        """Called by the playback task: a client too slow to read is closed from the loop."""
+        try:
+            self._outbox.put(frame)
+        except OutboxFull as exc:
+            self._log.warning("slow_client", reason=str(exc))
+            self._client_gone()
+            raise
+        self._recorder.reply_audio(frame)

@@ -1,0 +1,44 @@
+"""The seam between the session and whatever turns an utterance into a reply.
+
+The session knows nothing of ASR, LLM or TTS. When the user starts speaking it asks its
+:class:`TurnEngine` to ``listen``; it feeds the utterance's audio as it arrives, calls ``respond``
+once the user has finished (in the turn's own task, which a barge-in cancels) and turns every
+:data:`~voicebot.turn.events.TurnEvent` the engine emits into states, page messages, log lines and
+recording lines. A batch ASR pipeline, a streaming recogniser that works while the button is held, a
+hands-free endpointer in front of either, or a speech-to-speech model are all engines (or parts of
+one); ``machine.py`` and the session loop do not change for any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from voicebot.providers.base import Message
+from voicebot.turn.timing import Emit
+
+
+class Utterance(Protocol):
+    """One utterance being heard, then answered."""
+
+    def feed(self, pcm: bytes) -> None:
+        """More of the user's audio (16 kHz mono s16le), while they speak. Must be cheap: it runs on
+        the session's loop for every microphone frame."""
+        ...
+
+    async def respond(self) -> None:
+        """The user finished: emit the turn's events until its reply is fully produced. Failures are
+        emitted as ``TurnFailed``, never raised. Cancelled on barge-in."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the utterance holds (a recognition stream); called however it ended."""
+        ...
+
+
+class TurnEngine(Protocol):
+    """Makes utterances. One engine serves every session of a server."""
+
+    def listen(self, history: Sequence[Message], emit: Emit) -> Utterance:
+        """Start hearing an utterance that answers to ``history``; events go to ``emit``."""
+        ...

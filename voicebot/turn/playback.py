@@ -1,0 +1,113 @@
+"""One turn's reply playback: the single owner of pacing and of what the listener has heard.
+
+The session hands it whole synthesised segments (so it knows each one's full duration). A pacing task
+sends each segment as frames of ``frame_ms``, never more than ``lead_ms`` ahead of real-time playback
+counted from the first frame: the page plays what it gets at once, so pacing keeps the turn alive
+while the user is still hearing it, and a barge-in stops what is not yet sent. There is one clock
+(``started_at``, the first frame) and :meth:`heard` answers "what was heard at ``played_ms``" from the
+segments' full durations: whole sentences, and the words of the cut one in proportion.
+
+The clock and sleep are injectable so tests run the pacing without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from voicebot import audio
+from voicebot.turn.text import SpokenSegment, heard_text
+
+#: How long after the estimated end of playback a turn still counts as speaking: the page starts
+#: playing a little after the first frame leaves the server.
+PLAYBACK_SLACK_MS = 250
+
+
+class Playback:
+    """Paces one reply's audio to real time and knows what was heard.
+
+    ``send`` puts one binary frame on its way to the page. ``on_sent(duration_ms)`` is called once the
+    last frame of a closed playback was sent, ``on_drained()`` once the page has had time to play it.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[bytes], None],
+        sample_rate: int,
+        frame_ms: int,
+        lead_ms: int,
+        on_sent: Callable[[float], None],
+        on_drained: Callable[[], None],
+        *,
+        realtime: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self._send = send
+        self._frame_ms = frame_ms
+        self._lead_ms = lead_ms
+        self._on_sent = on_sent
+        self._on_drained = on_drained
+        self._realtime = realtime
+        self._clock = clock
+        self._sleep = sleep
+        self.segments: list[SpokenSegment] = []
+        self.started_at: float | None = None
+        """When the first frame was sent (the clock's time); playback is measured from here."""
+        self.sent_ms = 0.0
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def total_ms(self) -> float:
+        """The full length of every segment handed over so far."""
+        return sum(segment.duration_ms for segment in self.segments)
+
+    def add(self, text: str, pcm: bytes) -> None:
+        """Queue a whole segment (its text and all its audio) after the ones already queued."""
+        self.segments.append(SpokenSegment(text, audio.duration_ms(len(pcm), self.sample_rate)))
+        self._queue.put_nowait(pcm)
+        if self._task is None:
+            self._task = asyncio.create_task(self._pace(), name="playback")
+
+    def close(self) -> None:
+        """No more segments: report when the last one is sent and when it has been heard."""
+        self._queue.put_nowait(None)
+        if self._task is None:
+            self._task = asyncio.create_task(self._pace(), name="playback")
+
+    def played_ms(self, reported_ms: int | None = None) -> float:
+        """How much was played: what the page reported, or (without it) the real time since the first
+        frame; never more than was sent."""
+        if self.started_at is None:
+            return 0.0
+        played = (self._clock() - self.started_at) * 1000 if reported_ms is None else float(reported_ms)
+        return max(0.0, min(played, self.sent_ms))
+
+    def heard(self, reported_ms: int | None = None) -> str:
+        """What of the reply was heard (see :func:`voicebot.turn.text.heard_text`)."""
+        return heard_text(self.segments, self.played_ms(reported_ms))
+
+    def stop(self) -> None:
+        """Send nothing more (a barge-in, a reset, the session closing)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    async def _pace(self) -> None:
+        while (pcm := await self._queue.get()) is not None:
+            for frame in audio.frames(pcm, self.sample_rate, self._frame_ms):
+                if self.started_at is None:
+                    self.started_at = self._clock()
+                ahead_ms = self.sent_ms - (self._clock() - self.started_at) * 1000
+                if self._realtime and ahead_ms > self._lead_ms:
+                    await self._sleep((ahead_ms - self._lead_ms) / 1000)
+                self._send(frame)
+                self.sent_ms += audio.duration_ms(len(frame), self.sample_rate)
+        self._on_sent(self.sent_ms)
+        if self._realtime and self.started_at is not None:
+            remaining_ms = self.sent_ms - (self._clock() - self.started_at) * 1000
+            if remaining_ms > 0:
+                await self._sleep((remaining_ms + PLAYBACK_SLACK_MS) / 1000)
+        self._on_drained()
