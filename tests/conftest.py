@@ -145,3 +145,15 @@ def restore_logging() -> Iterator[None]:
     structlog.reset_defaults()
     root.handlers[:] = handlers
     root.setLevel(level)
+
+
+#: Fixtures that load or use the real embedded models: a test using any of them is a ``models`` test.
+MODEL_FIXTURES = frozenset({"embedded_stages", "speech", "embedded_server", "recorded_session", "llama_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the embedded models, however it reaches them, so that
+    ``pytest -m "not models and not browser"`` (the fast tier) never loads one."""
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)

@@ -88,3 +88,32 @@ class FakeTTS:
         for start in range(0, total, chunk):
             await asyncio.sleep(self.delay_s)
             yield b"\x10\x00" * min(chunk, total - start)
+
+
+class ScriptedClock:
+    """A clock that only moves when told. With ``auto_advance`` a sleep on it returns at once, having
+    moved the time on (pacing code runs without waiting); without, a sleeper wakes only when the test
+    calls ``advance`` past its deadline (the test plays the passing of time)."""
+
+    def __init__(self, start: float = 1000.0, auto_advance: bool = True) -> None:
+        self.now = start
+        self.auto_advance = auto_advance
+        self.slept: list[float] = []
+        self._moved = asyncio.Event()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+        self._moved.set()
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        deadline = self.now + seconds
+        if self.auto_advance:
+            self.now = deadline
+        while self.now < deadline:
+            self._moved.clear()
+            await self._moved.wait()
+        await asyncio.sleep(0)

@@ -16,8 +16,8 @@ import pytest
 from tests.conftest import RecordedSession
 from voicebot.cli import main
 from voicebot.providers.base import Stages
-from voicebot.recording.replay import client_steps, run_replay
 from voicebot.recording.reader import load_recording
+from voicebot.recording.replay import client_steps, run_replay
 
 
 def replay_json(recorded: RecordedSession, stages: Stages, **options: Any) -> dict[str, Any]:

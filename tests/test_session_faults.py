@@ -112,8 +112,12 @@ async def test_without_played_ms_the_server_estimates_what_was_heard(serve: Serv
         frames = await client.wait_for(lambda frame: isinstance(frame, dict) and frame.get("state") == "listening")
         await client.close()
     (interrupted,) = [f for f in frames if isinstance(f, dict) and f["type"] == "response_interrupted"]
-    assert interrupted["heard"].startswith("The first sentence. The")
-    assert "third" not in interrupted["heard"]
+    # About 1.2 s played: the whole first sentence (0.95 s) and, of the 1.8 s second one, the words
+    # of its first quarter or so, measured against its full length (tests/test_playback.py has the
+    # exact rule with a scripted clock).
+    heard = interrupted["heard"]
+    assert heard.startswith("The first sentence.")
+    assert len(heard.split()) - 3 <= 2 and "third" not in heard
 
 
 async def test_reply_audio_is_paced_and_the_turn_lasts_as_long_as_its_audio(serve: ServerFactory) -> None:

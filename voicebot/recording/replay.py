@@ -68,7 +68,7 @@ async def run_turn_again(stages: Stages, settings: Settings, turn: RecordedTurn)
     utterance.feed(turn.user_pcm())
     started = time.perf_counter()  # the turn starts when the user "releases the button"
     try:
-        await utterance.respond()
+        await utterance.respond(started)
     finally:
         await utterance.aclose()
     result: JSON = {

@@ -323,7 +323,8 @@ class VoiceSession:
         )
         self._recorder.utterance(turn.number, self.history, time.monotonic())
         self._transition(Trigger.STOP_LISTENING, reason=reason)
-        turn.task = asyncio.create_task(turn.utterance.respond(), name=f"turn-{self.id}-{turn.number}")
+        respond = turn.utterance.respond(turn.released_at)
+        turn.task = asyncio.create_task(respond, name=f"turn-{self.id}-{turn.number}")
 
     async def _reset(self) -> None:
         if self.machine.busy:
@@ -398,7 +399,10 @@ class VoiceSession:
             else:
                 turn.playback.close()
         elif isinstance(event, FallbackUsed):
-            self._send(Status(self.state, event.message, turn.number, "fallback", event.stage.value, event.provider))
+            stage, provider = event.stage.value, event.provider
+            self._send(
+                Status(self.state, event.message, turn.number, reason="fallback", stage=stage, provider=provider)
+            )
         elif isinstance(event, NothingHeard):
             self._current = None
             self._transition(Trigger.NOTHING_HEARD, message=NOTHING_HEARD_TEXT, reason="nothing_heard")

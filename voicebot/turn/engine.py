@@ -26,9 +26,10 @@ class Utterance(Protocol):
         the session's loop for every microphone frame."""
         ...
 
-    async def respond(self) -> None:
-        """The user finished: emit the turn's events until its reply is fully produced. Failures are
-        emitted as ``TurnFailed``, never raised. Cancelled on barge-in."""
+    async def respond(self, started: float) -> None:
+        """The user finished at ``started`` (``time.perf_counter()``, the turn's one time origin): emit
+        the turn's events until its reply is fully produced. Failures are emitted as ``TurnFailed``,
+        never raised. Cancelled on barge-in."""
         ...
 
     async def aclose(self) -> None:

@@ -91,8 +91,8 @@ class PipelineUtterance:
     async def aclose(self) -> None:
         await self._recognition.aclose()
 
-    async def respond(self) -> None:
-        clock = StageClock(self._emit)
+    async def respond(self, started: float) -> None:
+        clock = StageClock(self._emit, started)
         try:
             transcript = await self._transcribe(clock)
             if transcript is None:
