@@ -10,13 +10,17 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 PYTEST_ARGS ?=
 
-.PHONY: run test lint check bench clean system-packages chromium
+.PHONY: run test test-fast lint check bench clean system-packages chromium
 
 run: $(VENV)/.installed
 	$(BIN)/voicebot serve
 
 test: $(VENV)/.installed-test chromium lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The fast tier: no model loads, no browser (fake stages with scripted timing, synthetic PCM).
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not models and not browser" -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check voicebot tests

@@ -55,17 +55,20 @@ async def check_provider(provider: Provider, timeout_s: float = CHECK_TIMEOUT_S)
 class HealthMonitor:
     """Cached reachability of every provider of ``stages``."""
 
-    def __init__(self, stages: Stages, ttl_s: float = 30.0, wait_s: float = 2.0) -> None:
+    def __init__(
+        self, stages: Stages, ttl_s: float = 30.0, wait_s: float = 2.0, check_timeout_s: float = CHECK_TIMEOUT_S
+    ) -> None:
         self._stages = {"asr": stages.asr, "llm": stages.llm, "tts": stages.tts}
         self._ttl_s = ttl_s
         self._wait_s = wait_s
+        self._check_timeout_s = check_timeout_s
         self._results: dict[int, Reachability] = {}
         self._checked_at: float | None = None
         self._refresh: asyncio.Task[None] | None = None
 
     async def _check_all(self) -> None:
         providers = [p for stage in self._stages.values() for p in stage_providers(stage)]
-        results = await asyncio.gather(*(check_provider(p) for p in providers))
+        results = await asyncio.gather(*(check_provider(p, self._check_timeout_s) for p in providers))
         self._results = {id(p): r for p, r in zip(providers, results, strict=True)}
         self._checked_at = time.monotonic()
 
