@@ -198,7 +198,7 @@ def check_arguments(schema: JsonSchema, arguments: Mapping[str, Any]) -> str | N
         if isinstance(kind, str) and kind in _JSON_TYPES:
             wrong_bool = isinstance(value, bool) and kind in ("number", "integer")
             if wrong_bool or not isinstance(value, _JSON_TYPES[kind]):
-                return f"the argument {key!r} must be a {kind}"
+                return f"the argument {key!r} must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
         if "enum" in spec and value not in spec["enum"]:
             return f"the argument {key!r} must be one of {', '.join(map(str, spec['enum']))}"
     return None

@@ -129,6 +129,10 @@ def _singular(word: str) -> str:
     return word
 
 
+def _article(noun: str) -> str:
+    return "an" if noun[0] in "aeiou" or noun.startswith("hour") else "a"
+
+
 def _breakdown(seconds: int) -> str:
     """``86400`` → ``"1 day"``, ``90061`` → ``"1 day, 1 hour, 1 minute and 1 second"``."""
     parts = []
@@ -165,9 +169,9 @@ def _answer_count(unit: str, period: str) -> tuple[str, str, int | float]:
         raise ToolError(f"I do not know how long a {unknown} is")
     whole, rest = divmod(PERIOD_SECONDS[period_one], PERIOD_SECONDS[unit_one])
     if whole == 0:
-        raise ToolError(f"a {period_one} is shorter than a {unit_one}")
+        raise ToolError(f"{_article(period_one)} {period_one} is shorter than {_article(unit_one)} {unit_one}")
     amount = f"{whole:,} {unit_one}" + ("" if whole == 1 else "s")
-    article = "an" if period_one[0] in "aeiou" else "a"
+    article = _article(period_one)
     if rest:
         extra = _breakdown(rest)
         return f"There are {amount} and {extra} in {article} {period_one}.", f"{amount} and {extra}", whole

@@ -20,7 +20,9 @@ from voicebot.tools.base import FunctionTool, ToolContext, ToolError, ToolResult
 MAX_EXPRESSION_CHARS = 200
 """Longer expressions are refused before parsing."""
 MAX_DEPTH = 20
-"""Deepest nesting of operators and parentheses."""
+"""Deepest nesting of parentheses."""
+MAX_TREE_DEPTH = 120
+"""Deepest syntax tree (a long sum such as ``1+1+…+1`` is as deep as it has terms)."""
 MAX_EXPONENT = 1000
 """Largest absolute exponent of ``**``."""
 MAX_MAGNITUDE = 10**100
@@ -85,6 +87,14 @@ def _strip_thousands(text: str) -> str:
     return "".join(out)
 
 
+def _paren_depth(text: str) -> int:
+    deepest = level = 0
+    for char in text:
+        level += (char == "(") - (char == ")")
+        deepest = max(deepest, level)
+    return deepest
+
+
 def _check(value: Number) -> Number:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         raise CalculatorError("the result is too large")
@@ -94,8 +104,8 @@ def _check(value: Number) -> Number:
 
 
 def _evaluate(node: ast.AST, depth: int) -> Number:
-    if depth > MAX_DEPTH:
-        raise CalculatorError(f"the expression is nested more than {MAX_DEPTH} levels deep")
+    if depth > MAX_TREE_DEPTH:
+        raise CalculatorError("the expression is nested too deeply")
     if isinstance(node, ast.Expression):
         return _evaluate(node.body, depth + 1)
     if isinstance(node, ast.Constant):
@@ -158,7 +168,7 @@ def evaluate(expression: str) -> Number:
     text = _strip_thousands(_normalise(expression))
     if not text:
         raise CalculatorError("the expression is empty")
-    if text.count("(") > MAX_DEPTH:
+    if _paren_depth(text) > MAX_DEPTH:
         raise CalculatorError(f"the expression is nested more than {MAX_DEPTH} levels deep")
     try:
         tree = ast.parse(text, mode="eval")

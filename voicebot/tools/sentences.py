@@ -20,7 +20,7 @@ intents:
           - "time [<now>]"
           - "<can_you> tell me the [current] time [<now>]"
           - "(do you (know|have)|have you got) the time"
-          - "do you know what time it is [<now>]"
+          - "(do you know|[<can_you>] tell me) what time it is [<now>]"
           - "what (is|does) the clock say"
           - "what time do you have"
   GetDate:
