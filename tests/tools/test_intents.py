@@ -184,7 +184,7 @@ def test_near_misses_go_to_the_llm(layer: IntentLayer, text: str) -> None:
 async def test_spoken_answers(layer: IntentLayer, text: str, spoken: str) -> None:
     match = layer.match(text)
     assert match is not None
-    result, said = await layer.answer(match, context())
+    _, said = await layer.answer(match, context())
     assert said == spoken
 
 
@@ -199,7 +199,10 @@ async def test_a_timer_conversation(layer: IntentLayer) -> None:
 
     assert await say("Set a timer for five minutes.") == "Timer set for 5 minutes."
     clock.advance(90)
-    assert await say("How much time is left on my timer?") == "You have 3 minutes and 30 seconds left on your 5 minute timer."
+    assert (
+        await say("How much time is left on my timer?")
+        == "You have 3 minutes and 30 seconds left on your 5 minute timer."
+    )
     assert await say("Set a pasta timer for 10 minutes.") == "Pasta timer set for 10 minutes."
     assert await say("Cancel the five minute timer.") == "Cancelled your 5 minute timer."
     assert await say("How long is left on the pasta timer?") == "You have 10 minutes left on your pasta timer."

@@ -141,7 +141,8 @@ async def test_timer_tools_speak_in_words() -> None:
     await registry.call("set_timer", {"duration_s": 600, "label": "pasta"}, context)
     both = await registry.call("timer_status", {}, context)
     assert both.spoken == (
-        "You have 2 timers: the 5 minute timer with 3 minutes and 45 seconds left; the pasta timer with 10 minutes left."
+        "You have 2 timers: the 5 minute timer with 3 minutes and 45 seconds left; "
+        "the pasta timer with 10 minutes left."
     )
     refused = await registry.call("cancel_timer", {}, context)
     assert not refused.ok and refused.error is not None and "say which one" in refused.error

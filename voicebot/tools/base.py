@@ -343,11 +343,9 @@ class ToolRegistry:
             return ToolResult.failure(str(exc))
         except TimeoutError:
             if scope.expired():
-                return ToolResult.failure(
-                    f"it took longer than {_seconds(limit)}", spoken="Sorry, that took too long."
-                )
+                return ToolResult.failure(f"it took longer than {_seconds(limit)}", spoken="Sorry, that took too long.")
             return ToolResult.failure("it timed out")
-        except Exception as exc:  # a tool's bug must cost only this call
+        except Exception as exc:  # noqa: BLE001 - a tool's bug must cost only this call
             return ToolResult.failure(f"the tool failed ({type(exc).__name__}: {exc})")
         if not isinstance(result, ToolResult):
             return ToolResult.failure(f"the tool returned {type(result).__name__}, not a ToolResult")

@@ -330,9 +330,9 @@ def merge_summaries(summaries: list[str]) -> list[str]:
     for summary in summaries:
         words = summary.split()
         last = groups[-1] if groups else None
-        if last and len(words) == 2 and all(len(item) == 2 and item[1] == words[1] for item in last):
-            last.append(words)
-        elif last and len(words) > 3 and all(item[:2] == words[:2] and len(item) > 3 for item in last):
+        same_object = len(words) == 2 and all(len(item) == 2 and item[1] == words[1] for item in last or ())
+        same_verb = len(words) > 3 and all(len(item) > 3 and item[:2] == words[:2] for item in last or ())
+        if last and (same_object or same_verb):
             last.append(words)
         else:
             groups.append([words])
@@ -390,8 +390,7 @@ BUILTIN_NAMES: tuple[str, ...] = (
 """Every built-in tool, in the order they are offered to models."""
 
 _STATIC: dict[str, Tool] = {
-    tool.name: tool
-    for tool in (GET_TIME, GET_DATE, CALCULATOR, CALENDAR_FACTS, SET_TIMER, TIMER_STATUS, CANCEL_TIMER)
+    tool.name: tool for tool in (GET_TIME, GET_DATE, CALCULATOR, CALENDAR_FACTS, SET_TIMER, TIMER_STATUS, CANCEL_TIMER)
 }
 
 

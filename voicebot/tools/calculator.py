@@ -63,7 +63,12 @@ def _replace_times_x(text: str) -> str:
         if char in "xX":
             before = text[:index].rstrip()
             after = text[index + 1 :].lstrip()
-            if before and after and (before[-1].isdigit() or before[-1] == ")") and (after[0].isdigit() or after[0] in "(-"):
+            if (
+                before
+                and after
+                and (before[-1].isdigit() or before[-1] == ")")
+                and (after[0].isdigit() or after[0] in "(-")
+            ):
                 out.append("*")
                 continue
         out.append(char)
@@ -76,7 +81,7 @@ def _strip_thousands(text: str) -> str:
     for index, char in enumerate(text):
         if (
             char == ","
-            and 0 < index
+            and index > 0
             and text[index - 1].isdigit()
             and text[index + 1 : index + 4].isdigit()
             and len(text[index + 1 : index + 4]) == 3

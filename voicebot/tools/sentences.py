@@ -85,8 +85,8 @@ intents:
           - "[<can_you>] (set|start|create|make|add|put on|begin) [me] [a|an|the|one] timer (for|of|with) {duration}"
           - "[<can_you>] (set|start|create|make|add|put on|begin) [me] [a|an|the|one] {duration} timer"
           - "[<can_you>] (set|start|create|make) [me] [a|an|the] {label} timer for {duration}"
-          - "[<can_you>] (set|start|create|make) [me] [a|an|the] timer for {duration} (called|named|labelled|labeled|for) {label}"
-          - "[<can_you>] (set|start|create|make) [me] [a|an|the] {duration} timer (called|named|labelled|labeled|for) {label}"
+          - "[<can_you>] (set|start|create|make) [me] [a|an|the] timer for {duration} <called> {label}"
+          - "[<can_you>] (set|start|create|make) [me] [a|an|the] {duration} timer <called> {label}"
           - "[a|an] timer for {duration}"
           - "[a|an] {duration} timer"
           - "[<can_you>] (time|count down) {duration}"
@@ -191,6 +191,7 @@ lists:
 expansion_rules:
   what_is: "(what is|what's|whats|what are|tell me)"
   can_you: "(can|could|would|will) you [please]"
+  called: "(called|named|labelled|labeled|for)"
   now: "(now|right now|at the moment|currently|today|here|please)"
   on_timer: "(on|for|in) [the|my] [{label}] timer[s]"
   cancel: "[<can_you>] [please] (cancel|stop|delete|remove|clear|turn off|switch off|end|kill|reset|dismiss|silence)"

@@ -84,7 +84,11 @@ def parse_number(tokens: list[str], start: int) -> tuple[int | float, int] | Non
             current, seen, last_kind = 1.0, True, "one"
             index += 1
             continue
-        if token in ONES and last_kind in ("", "ten", "hundred", "scale") and not (last_kind == "ten" and ONES[token] >= 10):
+        if (
+            token in ONES
+            and last_kind in ("", "ten", "hundred", "scale")
+            and not (last_kind == "ten" and ONES[token] >= 10)
+        ):
             if last_kind == "" and seen:
                 break
             current += ONES[token]
