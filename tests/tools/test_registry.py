@@ -19,7 +19,7 @@ from voicebot.tools.base import (
     check_arguments,
     object_schema,
 )
-from voicebot.tools.builtins import BUILTIN_NAMES, add_builtin_tools
+from voicebot.tools.builtins import BUILTIN_NAMES, add_builtin_tools, clock_prompt
 
 FIXED = datetime(2026, 2, 28, 23, 30, 5, tzinfo=UTC)
 
@@ -236,3 +236,9 @@ async def test_what_can_you_do_lists_only_enabled_tools() -> None:
     )
     with pytest.raises(ValueError, match="unknown built-in tools: teleport"):
         add_builtin_tools(ToolRegistry(), ["teleport"])
+
+
+def test_clock_prompt_for_models_without_tools() -> None:
+    assert clock_prompt(ToolContext(time_zone="Europe/Paris", clock=fixed_clock)) == (
+        "It is now 12:30 AM on Sunday, March 1, 2026 (time zone Europe/Paris)."
+    )

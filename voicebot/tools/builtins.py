@@ -66,6 +66,14 @@ async def _get_date(arguments: Mapping[str, Any], context: ToolContext) -> ToolR
     )
 
 
+def clock_prompt(context: ToolContext) -> str:
+    """A sentence for the system prompt that gives a model without tools the user's date and time
+    (the embedded model otherwise invents them): "It is now 3:05 PM on Friday, November 27, 2026 (time
+    zone Europe/Paris)." Build it at the start of each turn."""
+    now = context.now()
+    return f"It is now {spoken_time(now)} on {spoken_date(now)} (time zone {zone_name(context, now)})."
+
+
 GET_TIME = FunctionTool(
     name="get_time",
     description="Get the current local time of the user (their time zone when known). Use it whenever "
@@ -418,6 +426,7 @@ __all__ = [
     "TIMER_STATUS",
     "WhatCanYouDo",
     "add_builtin_tools",
+    "clock_prompt",
     "format_number",
     "timer_done_announcement",
 ]
