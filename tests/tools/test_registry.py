@@ -18,6 +18,7 @@ from voicebot.tools.base import (
     ToolResult,
     check_arguments,
     object_schema,
+    result_from_dict,
 )
 from voicebot.tools.builtins import BUILTIN_NAMES, add_builtin_tools, clock_prompt
 
@@ -241,4 +242,16 @@ async def test_what_can_you_do_lists_only_enabled_tools() -> None:
 def test_clock_prompt_for_models_without_tools() -> None:
     assert clock_prompt(ToolContext(time_zone="Europe/Paris", clock=fixed_clock)) == (
         "It is now 12:30 AM on Sunday, March 1, 2026 (time zone Europe/Paris)."
+    )
+
+
+async def test_results_round_trip_through_dicts_for_replay() -> None:
+    registry = add_builtin_tools(ToolRegistry())
+    result = await registry.call("calculator", {"expression": "6 * 7"}, ToolContext())
+    again = result_from_dict(result.to_dict())
+    assert (again.ok, again.text, again.spoken, dict(again.data)) == (
+        True,
+        "6 * 7 = 42",
+        "6 times 7 is 42.",
+        dict(result.data),
     )

@@ -78,6 +78,18 @@ class ToolResult:
         }
 
 
+def result_from_dict(data: Mapping[str, Any]) -> ToolResult:
+    """The inverse of ``ToolResult.to_dict`` (replay with recorded tool results)."""
+    return ToolResult(
+        ok=bool(data["ok"]),
+        text=str(data["text"]),
+        spoken=str(data.get("spoken", data["text"])),
+        data=dict(data.get("data") or {}),
+        error=data.get("error"),
+        elapsed_ms=float(data.get("elapsed_ms", 0.0)),
+    )
+
+
 def resolve_zone(name: str | None) -> tzinfo:
     """The IANA zone ``name`` (e.g. ``Europe/Paris``), or the server's local zone when None or unknown."""
     if name:
