@@ -3,17 +3,14 @@ wire-level fake that scripts a tool-using reply (the results must come back in t
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import anthropic
-import openai
 from aiohttp import web
 
-from voicebot.tools.base import ToolContext, ToolRegistry, ToolResult
+from voicebot.tools.base import ToolContext, ToolRegistry
 from voicebot.tools.builtins import add_builtin_tools
 from voicebot.tools.native import (
     AnthropicToolStream,
@@ -239,105 +236,3 @@ def final_anthropic_events(text: str) -> list[dict[str, Any]]:
     events.append({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {}})
     events.append({"type": "message_stop"})
     return events
-
-
-async def test_anthropic_sdk_tool_loop() -> None:
-    requests: list[dict[str, Any]] = []
-
-    async def messages(request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        requests.append(body)
-        events = anthropic_events() if len(requests) == 1 else final_anthropic_events("It's 2:05 PM; 12 times 7 is 84.")
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for event in events:
-            await response.write(f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode())
-        return response
-
-    app = web.Application()
-    app.router.add_post("/v1/messages", messages)
-    registry = add_builtin_tools(ToolRegistry())
-    async with scripted(app) as url:
-        client: Any = anthropic.AsyncAnthropic(  # untyped: the test passes plain dicts
-            api_key="test", base_url=url, max_retries=0
-        )
-        history: list[dict[str, Any]] = [{"role": "user", "content": "What time is it, and what is 12 times 7?"}]
-        spoken: list[str] = []
-        for _ in range(3):  # a turn allows a few rounds of tool calls
-            stream = AnthropicToolStream()
-            async with await client.messages.create(
-                model="claude-x", max_tokens=100, messages=history, tools=registry.anthropic_tools(), stream=True
-            ) as events:
-                async for event in events:
-                    if text := stream.feed(event):
-                        spoken.append(text)
-            if not stream.wants_tools:
-                break
-            results = await call_all(registry, stream.calls, context())
-            history += [stream.assistant_message(), anthropic_tool_results_message(stream.calls, results)]
-
-    assert "".join(spoken) == "Let me check.It's 2:05 PM; 12 times 7 is 84."
-    assert [tool["name"] for tool in requests[0]["tools"]][:3] == ["get_time", "get_date", "calculator"]
-    follow_up = requests[1]["messages"]
-    assert follow_up[1]["content"][1] == {"type": "tool_use", "id": "toolu_01A", "name": "get_time", "input": {}}
-    results_block = follow_up[2]["content"]
-    assert [block["tool_use_id"] for block in results_block] == ["toolu_01A", "toolu_01B"]
-    assert results_block[1]["content"] == "12 * 7 = 84"
-    assert len(requests) == 2
-
-
-async def test_openai_sdk_tool_loop() -> None:
-    requests: list[dict[str, Any]] = []
-
-    async def chat(request: web.Request) -> web.StreamResponse:
-        body = await request.json()
-        requests.append(body)
-        if len(requests) == 1:
-            chunks = openai_chunks()
-        else:
-            chunks = [
-                {
-                    "id": "chatcmpl-2",
-                    "object": "chat.completion.chunk",
-                    "created": 1,
-                    "model": "gpt-x",
-                    "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": finish}],
-                }
-                for text, finish in (("It's 2:05 PM.", None), (" 12 times 7 is 84.", None), ("", "stop"))
-            ]
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        for chunk in chunks:
-            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
-        return response
-
-    app = web.Application()
-    app.router.add_post("/v1/chat/completions", chat)
-    registry = add_builtin_tools(ToolRegistry())
-    async with scripted(app) as url:
-        client: Any = openai.AsyncOpenAI(  # untyped: the test passes plain dicts
-            api_key="test", base_url=f"{url}/v1", max_retries=0
-        )
-        history: list[dict[str, Any]] = [{"role": "user", "content": "What time is it, and what is 12 times 7?"}]
-        spoken: list[str] = []
-        for _ in range(3):
-            stream = OpenAIToolStream()
-            async with await client.chat.completions.create(
-                model="gpt-x", messages=history, tools=registry.openai_tools(), stream=True
-            ) as chunks:
-                async for chunk in chunks:
-                    if text := stream.feed(chunk):
-                        spoken.append(text)
-            if not stream.wants_tools:
-                break
-            results: list[ToolResult] = await call_all(registry, stream.calls, context())
-            history += [stream.assistant_message(), *openai_tool_messages(stream.calls, results)]
-
-    assert "".join(spoken) == "It's 2:05 PM. 12 times 7 is 84."
-    assert requests[0]["tools"][0] == {"type": "function", "function": registry.openai_tools()[0]["function"]}
-    follow_up = requests[1]["messages"]
-    assert follow_up[1]["tool_calls"][1]["function"] == {"name": "calculator", "arguments": '{"expression": "12 * 7"}'}
-    assert follow_up[2]["role"] == "tool" and follow_up[2]["tool_call_id"] == "call_A"
-    assert "14:05" in follow_up[2]["content"]
-    assert follow_up[3] == {"role": "tool", "tool_call_id": "call_B", "content": "12 * 7 = 84"}

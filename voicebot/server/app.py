@@ -21,6 +21,7 @@ from voicebot.session.loop import VoiceSession
 from voicebot.settings import Settings
 from voicebot.turn.engine import TurnEngine
 from voicebot.turn.pipeline import PipelineEngine
+from voicebot.turn.tools import McpLifetime, Toolbox
 
 WEB_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +33,7 @@ class Runtime:
     settings: Settings
     stages: Stages | None = None
     engine: TurnEngine | None = None
+    toolbox: Toolbox | None = None
     sessions: dict[str, VoiceSession] = field(default_factory=dict)
     health: HealthMonitor | None = None
 
@@ -66,14 +68,23 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
     runtime = Runtime(settings=settings, stages=stages)
     app.extensions["voicebot"] = runtime
     log = structlog.get_logger("voicebot.server.app")
+    mcp = McpLifetime(settings.tools.mcp_servers)
 
     @app.before_serving
     async def load_models() -> None:
         if runtime.stages is None:
             log.info("loading_models")
             runtime.stages = await asyncio.to_thread(load_stages, settings)
-        runtime.engine = PipelineEngine(runtime.stages, settings.session)
+        if settings.tools.enabled:
+            runtime.toolbox = Toolbox.from_settings(settings.tools)
+            if settings.tools.mcp_servers:
+                await mcp.start(runtime.toolbox.registry)
+        runtime.engine = PipelineEngine(runtime.stages, settings.session, runtime.toolbox)
         log.info("models_ready", **{k: f"{v['provider']}:{v['model']}" for k, v in runtime.stages.describe().items()})
+
+    @app.after_serving
+    async def stop_tools() -> None:
+        await mcp.stop()
 
     @app.get("/")
     async def index() -> str:
@@ -102,7 +113,12 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
         # The session logs the connection (session_started / session_ended) with these, and records them.
         client = {"client": str(websocket.remote_addr), "user_agent": websocket.headers.get("User-Agent", "")}
         session = VoiceSession(
-            QuartTransport(), runtime.engine, settings, client=client, providers=runtime.stages.describe()
+            QuartTransport(),
+            runtime.engine,
+            settings,
+            client=client,
+            providers=runtime.stages.describe(),
+            toolbox=runtime.toolbox,
         )
         runtime.sessions[session.id] = session
         try:
