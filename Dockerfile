@@ -21,6 +21,8 @@ ARG PIP_FIND_LINKS
 ARG PIP_CERT
 ARG PIP_CONSTRAINT
 ARG PIP_DEFAULT_TIMEOUT=120
+# A pip cache the builder mounts (podman build --volume) instead of this build's own cache mount.
+ARG PIP_CACHE_DIR
 # Extra CMake flags for llama-cpp-python when it must be compiled, e.g. -DGGML_NATIVE=OFF for an image
 # that runs on other CPUs than the one that built it.
 ARG CMAKE_ARGS

@@ -37,6 +37,7 @@ PIP_KEYS = ("index-url", "extra-index-url", "find-links", "constraint", "cert")
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 CA_IN_BUILD = "/etc/ssl/host-ca-bundle.crt"
 WHEELS_IN_BUILD = "/host-wheels"
+CACHE_IN_BUILD = "/host-pip-cache"
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,9 @@ def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
         if not path.is_file():
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
-        for uri in re.findall(r"^URIs:\s*(\S+)", text, re.MULTILINE) + re.findall(
-            r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+bookworm\s", text, re.MULTILINE
-        ):
+        uris: list[str] = re.findall(r"^URIs:\s*(\S+)", text, re.MULTILINE)
+        uris += re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+)\s+bookworm\s", text, re.MULTILINE)
+        for uri in uris:
             if uri.rstrip("/").endswith("/debian"):
                 return uri
     raise RuntimeError(f"no Debian mirror found in {', '.join(map(str, files))}")
@@ -127,11 +128,22 @@ def local_paths(values: Iterable[str]) -> set[Path]:
     return paths
 
 
-def host_llama_wheel(cache: Path = Path.home() / ".cache" / "pip") -> Path | None:
-    """The llama-cpp-python wheel pip built for this machine's venv (same version as installed)."""
+def pip_cache_dir(python: str = sys.executable) -> Path | None:
+    """pip's cache folder here, if it has one."""
+    listed = subprocess.run([python, "-m", "pip", "cache", "dir"], capture_output=True, text=True, check=False)
+    path = Path(listed.stdout.strip()) if listed.returncode == 0 and listed.stdout.strip() else None
+    return path if path is not None and path.is_dir() else None
+
+
+def host_llama_wheel(python: str = sys.executable) -> Path | None:
+    """The llama-cpp-python wheel pip built for this machine's venv (same version as installed), from
+    pip's wheel cache."""
     try:
         version = importlib.metadata.version("llama-cpp-python")
     except importlib.metadata.PackageNotFoundError:
+        return None
+    cache = pip_cache_dir(python)
+    if cache is None:
         return None
     wheels = sorted(cache.rglob(f"llama_cpp_python-{version}-*.whl"), key=lambda p: p.stat().st_mtime)
     return wheels[-1] if wheels else None
@@ -168,6 +180,10 @@ def build_plan(wheel_dir: Path, wheel: Path | None) -> BuildPlan:
         plan.mount(wheel_dir, WHEELS_IN_BUILD)
         find_links.insert(0, WHEELS_IN_BUILD)
         constraints.insert(0, f"{WHEELS_IN_BUILD}/constraints.txt")
+    cache = pip_cache_dir()
+    if cache is not None:  # downloads and built wheels of the host venv: no package is fetched twice
+        plan.args += ["--volume", f"{cache}:{CACHE_IN_BUILD}"]
+        plan.build_arg("PIP_CACHE_DIR", CACHE_IN_BUILD)
     for path in sorted(local_paths([*find_links, *constraints, *pip.values()])):
         plan.mount(path)
     for name, values in (("PIP_FIND_LINKS", find_links), ("PIP_CONSTRAINT", constraints)):
@@ -178,7 +194,9 @@ def build_plan(wheel_dir: Path, wheel: Path | None) -> BuildPlan:
     return plan
 
 
-def build_image(podman: Podman, tag: str, plan: BuildPlan, extra: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+def build_image(
+    podman: Podman, tag: str, plan: BuildPlan, extra: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
     """``podman build`` the repository's Dockerfile on the local base (docker format keeps HEALTHCHECK)."""
     return podman(
         "build",

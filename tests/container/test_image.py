@@ -8,6 +8,7 @@ quick. Skipped only where podman is not installed (``apt-get install -y podman r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -147,9 +148,7 @@ def test_health_and_the_containers_own_healthcheck(podman: Podman, container: Ru
     assert podman("exec", container.name, "id", "-u").stdout.strip() == "10001"
 
 
-async def test_a_voice_turn_against_the_container(
-    podman: Podman, container: Running, speech: dict[str, bytes]
-) -> None:
+async def test_a_voice_turn_against_the_container(podman: Podman, container: Running, speech: dict[str, bytes]) -> None:
     client = await VoiceClient.connect(f"ws://127.0.0.1:{container.port}/ws/voice")
     turn = await client.utterance(speech[QUESTION])
     await client.close()
@@ -166,6 +165,7 @@ async def test_a_voice_turn_against_the_container(
     expected = {f"{folder}/{name}" for name in ("events.jsonl", "turn-001-user.wav", "turn-001-reply.wav")}
     found: set[str] = set()
     while time.monotonic() < deadline and not expected <= found:
-        found = set(podman("exec", container.name, "find", folder, "-type", "f", check=False).stdout.split())
-        time.sleep(0.5)
+        listed = await asyncio.to_thread(podman, "exec", container.name, "find", folder, "-type", "f", check=False)
+        found = set(listed.stdout.split())
+        await asyncio.sleep(0.5)
     assert expected <= found, found
