@@ -76,7 +76,8 @@ RUN packages=(libgomp1) \
     && apt-get update \
     && apt-get install -y --no-install-recommends "${packages[@]}" \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --user-group --create-home --home-dir /home/voicebot voicebot \
+    && groupadd --system --gid 10001 voicebot \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/voicebot voicebot \
     && mkdir -p /data/recordings \
     && chown -R voicebot:voicebot /data
 

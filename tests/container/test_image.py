@@ -124,7 +124,8 @@ def test_the_image_declares_user_volume_healthcheck_and_command(podman: Podman, 
     assert "/data" in config["Volumes"]
     assert "VOICEBOT_RECORDING__DIRECTORY=/data/recordings" in config["Env"]
     assert config["Cmd"] == ["voicebot", "serve", "--host", "0.0.0.0"]
-    health_test = config["Healthcheck"]["Test"]
+    healthcheck = inspected.get("Healthcheck") or config["Healthcheck"]  # podman keeps it beside Config
+    health_test = healthcheck["Test"]
     assert health_test[0] == "CMD" and "/health" in health_test[-1]
 
 
@@ -159,13 +160,14 @@ async def test_a_voice_turn_against_the_container(podman: Podman, container: Run
     assert turn.reply and turn.reply.strip()
     assert turn.audio_format is not None and len(turn.audio) > turn.audio_format["sample_rate"] * 2 * 0.3
 
-    # The session was recorded by the non-root user onto the volume (written as the session ends).
-    folder = f"/data/recordings/{client.session_id}"
-    deadline = time.monotonic() + 30
-    expected = {f"{folder}/{name}" for name in ("events.jsonl", "turn-001-user.wav", "turn-001-reply.wav")}
+    # The session was recorded by the non-root user onto the volume (finished as the session ends),
+    # in a folder named <start time>-<session id>.
+    find = ("find", "/data/recordings", "-path", f"*-{client.session_id}/*", "-type", "f", "-user", "10001")
+    expected = {"events.jsonl", "turn-001-user.wav", "turn-001-reply.wav"}
     found: set[str] = set()
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not expected <= found:
-        listed = await asyncio.to_thread(podman, "exec", container.name, "find", folder, "-type", "f", check=False)
-        found = set(listed.stdout.split())
+        listed = await asyncio.to_thread(podman, "exec", container.name, *find, check=False)
+        found = {path.rsplit("/", 1)[-1] for path in listed.stdout.split()}
         await asyncio.sleep(0.5)
     assert expected <= found, found
