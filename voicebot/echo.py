@@ -1,0 +1,138 @@
+"""Echo guard: is what the microphone hears just the assistant's own reply coming back?
+
+In hands-free mode the microphone stays open while the reply plays. The browser's echo cancellation
+removes most of the reply from the microphone signal, but not all of it (loud speakers, a laptop's
+cheap cancellation, a phone on a table), and what is left is speech, so the voice-activity model
+rightly scores it as speech. Without a guard the assistant interrupts itself.
+
+The server knows exactly what it played. :class:`EchoGuard` keeps the loudness envelope (RMS per
+10 ms) of the reply, placed on the microphone's timeline where it was played, and of the microphone.
+For the last ``echo_window_ms`` it searches delays up to ``echo_max_delay_ms`` for the gain that best
+explains the microphone envelope by the reply's; if all but ``echo_residual`` of the microphone
+envelope's energy is explained, the microphone is hearing the reply, not the user. Envelopes, not
+waveforms: room reverberation, the speaker's colouring and the browser's processing change the
+waveform (so sample-level correlation fails) but leave the syllable rhythm of the reply intact. When
+the user talks over the reply their voice does not follow that rhythm and the residual grows.
+
+Pure numpy, no model; one per session; fed from the same place as the detector (not thread-safe).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from voicebot.audio import pcm_to_float
+
+HOP_MS = 10
+"""Resolution of the envelopes (and of the delay search)."""
+
+#: A reference quieter than this (RMS, full scale 1) over the compared span cannot explain anything.
+_SILENT_REFERENCE = 1e-4
+
+
+def _hop_rms(samples: npt.NDArray[np.float32], hop: int) -> npt.NDArray[np.float64]:
+    count = len(samples) // hop
+    blocks = samples[: count * hop].astype(np.float64).reshape(count, hop)
+    rms: npt.NDArray[np.float64] = np.sqrt(np.mean(np.square(blocks), axis=1))
+    return rms
+
+
+class _Envelope:
+    """RMS per hop on a timeline of hop indices, dropping what is too old to be compared."""
+
+    def __init__(self) -> None:
+        self.values = np.zeros(0, dtype=np.float64)
+        self.first_hop = 0  # hop index of values[0]
+
+    def place(self, start_hop: int, rms: npt.NDArray[np.float64]) -> None:
+        """Add ``rms`` (combined as power with what is already there) from hop ``start_hop`` on."""
+        if start_hop < self.first_hop:
+            rms = rms[self.first_hop - start_hop :]
+            start_hop = self.first_hop
+        end = start_hop - self.first_hop + len(rms)
+        if end > len(self.values):
+            self.values = np.concatenate([self.values, np.zeros(end - len(self.values))])
+        span = slice(start_hop - self.first_hop, end)
+        self.values[span] = np.sqrt(np.square(self.values[span]) + np.square(rms))
+
+    def get(self, start_hop: int, count: int) -> npt.NDArray[np.float64]:
+        """Values of hops ``start_hop`` … ``start_hop + count - 1`` (zeros where nothing was placed)."""
+        out = np.zeros(count, dtype=np.float64)
+        lo = max(start_hop, self.first_hop)
+        hi = min(start_hop + count, self.first_hop + len(self.values))
+        if hi > lo:
+            out[lo - start_hop : hi - start_hop] = self.values[lo - self.first_hop : hi - self.first_hop]
+        return out
+
+    def forget_before(self, hop: int) -> None:
+        """Drop values of hops before ``hop``."""
+        if hop > self.first_hop:
+            drop = min(hop - self.first_hop, len(self.values))
+            self.values = self.values[drop:]
+            self.first_hop = hop
+
+
+class EchoGuard:
+    """Decides whether recent microphone audio is explained by the reply that was played."""
+
+    def __init__(
+        self, window_ms: int = 320, max_delay_ms: int = 500, residual: float = 0.35, sample_rate: int = 16_000
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.residual = residual
+        self._hop = sample_rate * HOP_MS // 1000
+        self._window_hops = max(1, window_ms // HOP_MS)
+        self._max_delay_hops = max_delay_ms // HOP_MS
+        self._mic = _Envelope()
+        self._reference = _Envelope()
+        self._mic_hops = 0  # complete microphone hops received
+        self._mic_rest = np.zeros(0, dtype=np.float32)  # samples of the incomplete hop
+
+    @property
+    def mic_ms(self) -> float:
+        """Microphone time: the duration of the microphone audio received so far."""
+        return (self._mic_hops * self._hop + len(self._mic_rest)) * 1000.0 / self.sample_rate
+
+    def add_reference(self, pcm: bytes, at_ms: float | None = None) -> None:
+        """The reply audio ``pcm`` (s16le at this guard's sample rate) plays from microphone time
+        ``at_ms`` (default: now, the end of the microphone audio received so far)."""
+        start_ms = self.mic_ms if at_ms is None else at_ms
+        rms = _hop_rms(pcm_to_float(pcm), self._hop)
+        self._reference.place(round(start_ms / HOP_MS), rms)
+
+    def add_microphone(self, samples: npt.NDArray[np.float32]) -> None:
+        """Append microphone samples (float32 in [-1, 1] at this guard's sample rate)."""
+        joined = np.concatenate([self._mic_rest, samples]) if len(self._mic_rest) else samples
+        rms = _hop_rms(joined, self._hop)
+        self._mic.place(self._mic_hops, rms)
+        self._mic_hops += len(rms)
+        self._mic_rest = joined[len(rms) * self._hop :].copy()
+        keep_from = self._mic_hops - self._window_hops - self._max_delay_hops - 1
+        self._mic.forget_before(keep_from)
+        self._reference.forget_before(keep_from)
+
+    def unexplained(self, end_ms: float | None = None) -> float:
+        """Fraction of the microphone envelope's energy over the ``window_ms`` ending at ``end_ms``
+        (default: now) that the best-delayed, best-scaled reply does not explain: 1.0 when there is
+        no reply to explain it, near 0 when the microphone hears only the reply."""
+        end_hop = self._mic_hops if end_ms is None else min(self._mic_hops, int(end_ms // HOP_MS))
+        start_hop = end_hop - self._window_hops
+        mic = self._mic.get(start_hop, self._window_hops)
+        mic_energy = float(np.dot(mic, mic))
+        if mic_energy == 0.0:
+            return 0.0  # nothing heard: nothing to explain
+        best = 1.0
+        for delay in range(self._max_delay_hops + 1):
+            reference = self._reference.get(start_hop - delay, self._window_hops)
+            reference_energy = float(np.dot(reference, reference))
+            if reference_energy < _SILENT_REFERENCE**2 * self._window_hops:
+                continue
+            gain = max(0.0, float(np.dot(mic, reference)) / reference_energy)
+            error = mic - gain * reference
+            best = min(best, float(np.dot(error, error)) / mic_energy)
+        return best
+
+    def is_echo(self, end_ms: float | None = None) -> bool:
+        """True when the microphone over the window ending at ``end_ms`` is (mostly) the reply."""
+        return self.unexplained(end_ms) <= self.residual
