@@ -29,6 +29,26 @@ HOP_MS = 10
 
 #: A reference quieter than this (RMS, full scale 1) over the compared span cannot explain anything.
 _SILENT_REFERENCE = 1e-4
+#: Span over which the echo path (delay and gain) is estimated: several syllables of the reply.
+_ESTIMATE_MS = 1500
+#: Hops where the reply is louder than this share of its peak are used to estimate the gain.
+_ACTIVE_SHARE = 0.1
+#: Percentile of the microphone/reply ratio taken as the echo gain (low: the user's voice, when
+#: present in some hops, raises the ratio there and must not raise the estimate).
+_GAIN_PERCENTILE = 30
+#: Headroom over the predicted echo before energy counts as unexplained (ratio variance, room).
+_MARGIN = 1.5
+#: Decay per hop of the room's reverberation applied to the reply's envelope (about -1.2 dB per
+#: 10 ms, a reverberation time near half a second): the echo outlasts each syllable of the reply.
+_REVERB_DECAY = 0.87
+
+
+def _reverberant(envelope: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The envelope with each value held and decayed over the following hops, as a room would."""
+    out = envelope.copy()
+    for index in range(1, len(out)):
+        out[index] = max(out[index], out[index - 1] * _REVERB_DECAY)
+    return out
 
 
 def _hop_rms(samples: npt.NDArray[np.float32], hop: int) -> npt.NDArray[np.float64]:
@@ -83,6 +103,7 @@ class EchoGuard:
         self.residual = residual
         self._hop = sample_rate * HOP_MS // 1000
         self._window_hops = max(1, window_ms // HOP_MS)
+        self._estimate_hops = max(self._window_hops, _ESTIMATE_MS // HOP_MS)
         self._max_delay_hops = max_delay_ms // HOP_MS
         self._mic = _Envelope()
         self._reference = _Envelope()
@@ -108,30 +129,53 @@ class EchoGuard:
         self._mic.place(self._mic_hops, rms)
         self._mic_hops += len(rms)
         self._mic_rest = joined[len(rms) * self._hop :].copy()
-        keep_from = self._mic_hops - self._window_hops - self._max_delay_hops - 1
+        keep_from = self._mic_hops - self._estimate_hops - self._max_delay_hops - 1
         self._mic.forget_before(keep_from)
         self._reference.forget_before(keep_from)
 
     def unexplained(self, end_ms: float | None = None) -> float:
-        """Fraction of the microphone envelope's energy over the ``window_ms`` ending at ``end_ms``
-        (default: now) that the best-delayed, best-scaled reply does not explain: 1.0 when there is
-        no reply to explain it, near 0 when the microphone hears only the reply."""
+        """Fraction of the microphone's energy over the ``window_ms`` ending at ``end_ms`` (default:
+        now) that the played reply cannot explain: 1.0 when no reply was playing, near 0 when the
+        microphone hears only the reply, 0.0 when it hears nothing at all."""
         end_hop = self._mic_hops if end_ms is None else min(self._mic_hops, int(end_ms // HOP_MS))
-        start_hop = end_hop - self._window_hops
-        mic = self._mic.get(start_hop, self._window_hops)
-        mic_energy = float(np.dot(mic, mic))
+        span = self._estimate_hops
+        mic = self._mic.get(end_hop - span, span)
+        recent = mic[-self._window_hops :]
+        mic_energy = float(np.dot(recent, recent))
         if mic_energy == 0.0:
-            return 0.0  # nothing heard: nothing to explain
-        best = 1.0
+            return 0.0
+        path = self._echo_path(mic, end_hop)
+        if path is None:
+            return 1.0
+        delay, gain = path
+        reference = _reverberant(self._reference.get(end_hop - span - delay, span))[-self._window_hops :]
+        predicted = _MARGIN * gain * reference
+        excess = np.maximum(np.square(recent) - np.square(predicted), 0.0)
+        return float(np.sum(excess)) / mic_energy
+
+    def _echo_path(self, mic: npt.NDArray[np.float64], end_hop: int) -> tuple[int, float] | None:
+        """The delay (hops) whose reply envelope best follows the microphone's (Pearson correlation),
+        and the gain from reply to microphone at that delay (a low percentile of the per-hop ratio,
+        so that the user's voice in some hops does not inflate it). ``None`` with no reply playing."""
+        span = len(mic)
+        best: tuple[float, int, npt.NDArray[np.float64]] | None = None
+        centred_mic = mic - mic.mean()
+        mic_norm = float(np.linalg.norm(centred_mic))
         for delay in range(self._max_delay_hops + 1):
-            reference = self._reference.get(start_hop - delay, self._window_hops)
-            reference_energy = float(np.dot(reference, reference))
-            if reference_energy < _SILENT_REFERENCE**2 * self._window_hops:
+            reference = _reverberant(self._reference.get(end_hop - span - delay, span))
+            if float(np.max(reference)) < _SILENT_REFERENCE:
                 continue
-            gain = max(0.0, float(np.dot(mic, reference)) / reference_energy)
-            error = mic - gain * reference
-            best = min(best, float(np.dot(error, error)) / mic_energy)
-        return best
+            centred = reference - reference.mean()
+            norm = float(np.linalg.norm(centred)) * mic_norm
+            score = float(np.dot(centred, centred_mic)) / norm if norm > 0 else 0.0
+            if best is None or score > best[0]:
+                best = (score, delay, reference)
+        if best is None:
+            return None
+        _score, delay, reference = best
+        active = reference > _ACTIVE_SHARE * float(np.max(reference))
+        gain = float(np.percentile(mic[active] / reference[active], _GAIN_PERCENTILE))
+        return delay, gain
 
     def is_echo(self, end_ms: float | None = None) -> bool:
         """True when the microphone over the window ending at ``end_ms`` is (mostly) the reply."""

@@ -11,7 +11,7 @@ hysteresis:
   sentence, shorter than that, does not end it);
 - while the assistant is speaking, starting is harder (``speaking_threshold``) and must last
   ``barge_in_confirm_ms``; it is then reported as :class:`BargeIn` so the session interrupts the
-  reply exactly as a mic press does. Windows the echo guard attributes to the reply count as silence.
+  reply exactly as a mic press does. Windows the echo guard attributes to the reply do not count.
 
 It is pure and clock-free: time is the sum of the window durations it was fed, so tests script it
 with probability sequences and no model, and the same input always gives the same events.
@@ -165,14 +165,17 @@ class Endpointer:
         """Advance by one window of ``duration_ms`` whose speech probability is ``probability``.
 
         ``echo`` marks a window that the echo guard attributes to the assistant's own voice; while
-        the assistant speaks such a window counts as silence. Returns the events this window caused
+        the assistant speaks such a window is skipped by the start rule (it only advances time).
+        Returns the events this window caused
         (at most a start and an end, usually none).
         """
         start_ms = self._now_ms
         self._now_ms += duration_ms
         settings = self.settings
-        if echo and self._assistant_speaking:
-            probability = 0.0
+        if echo and self._assistant_speaking and self._phase is not _Phase.SPEECH:
+            # The assistant's own voice: it neither counts towards an interruption nor cancels one
+            # being confirmed (the guard may call a window of the user's voice over the reply echo).
+            return []
         events: list[EndpointEvent] = []
 
         if self._phase is not _Phase.SPEECH:

@@ -82,7 +82,7 @@ def test_a_dip_under_the_low_threshold_resets_a_candidate() -> None:
 
 def test_an_endless_utterance_is_ended_at_the_length_limit() -> None:
     settings = HandsFreeSettings(max_utterance_s=2.0)
-    events = run(Endpointer(settings), [(0.9, 5000)])
+    events = run(Endpointer(settings), [(0.9, 3000)])
     assert [type(event) for event in events] == [SpeechStarted, SpeechEnded, SpeechStarted]
     ended = events[1]
     assert isinstance(ended, SpeechEnded) and ended.speech_ms == pytest.approx(2000, abs=WINDOW_MS)
@@ -113,6 +113,15 @@ def test_windows_marked_as_echo_are_silence_only_while_the_assistant_speaks() ->
     assert run(endpointer, [(0.99, 3000)], echo=True) == []
     endpointer.set_assistant_speaking(False)
     assert [type(event) for event in run(endpointer, [(0.99, 500)], echo=True)] == [SpeechStarted]
+
+
+def test_echo_windows_neither_confirm_nor_cancel_a_barge_in() -> None:
+    endpointer = Endpointer()
+    endpointer.set_assistant_speaking(True)
+    events: list[EndpointEvent] = []
+    for index in range(12):  # user speech in which the guard calls every third window echo
+        events += endpointer.feed(0.9, WINDOW_MS, echo=index % 3 == 2)
+    assert events == [BargeIn(at_ms=0, detected_at_ms=11 * WINDOW_MS)]  # the 8th non-echo window
 
 
 def test_reset_forgets_speech_in_progress() -> None:
