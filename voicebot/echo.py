@@ -13,11 +13,15 @@ envelope's energy is explained, the microphone is hearing the reply, not the use
 waveforms: room reverberation, the speaker's colouring and the browser's processing change the
 waveform (so sample-level correlation fails) but leave the syllable rhythm of the reply intact. When
 the user talks over the reply their voice does not follow that rhythm and the residual grows.
+The gain is remembered from earlier echo, so the user talking from the first syllable of a later
+reply does not pass for a louder echo.
 
 Pure numpy, no model; one per session; fed from the same place as the detector (not thread-safe).
 """
 
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 import numpy.typing as npt
@@ -35,9 +39,17 @@ _ESTIMATE_MS = 1500
 _ACTIVE_SHARE = 0.1
 #: Percentile of the microphone/reply ratio taken as the echo gain (low: the user's voice, when
 #: present in some hops, raises the ratio there and must not raise the estimate).
-_GAIN_PERCENTILE = 30
+_GAIN_PERCENTILE = 50
+#: Percentile of the microphone envelope over the estimation span taken as the room's noise floor.
+_NOISE_PERCENTILE = 10
+#: Gains of windows judged echo that are remembered (about 10 s of speech)...
+_GAIN_MEMORY = 300
+#: ... how many are needed before their median is trusted (about 2 s of echo)...
+_GAINS_FOR_MEMORY = 60
+#: ... and how far above that median a new estimate may go.
+_KNOWN_GAIN_HEADROOM = 1.2
 #: Headroom over the predicted echo before energy counts as unexplained (ratio variance, room).
-_MARGIN = 1.5
+_MARGIN = 1.4
 #: Decay per hop of the room's reverberation applied to the reply's envelope (about -1.2 dB per
 #: 10 ms, a reverberation time near half a second): the echo outlasts each syllable of the reply.
 _REVERB_DECAY = 0.87
@@ -97,7 +109,7 @@ class EchoGuard:
     """Decides whether recent microphone audio is explained by the reply that was played."""
 
     def __init__(
-        self, window_ms: int = 320, max_delay_ms: int = 500, residual: float = 0.35, sample_rate: int = 16_000
+        self, window_ms: int = 160, max_delay_ms: int = 500, residual: float = 0.35, sample_rate: int = 16_000
     ) -> None:
         self.sample_rate = sample_rate
         self.residual = residual
@@ -109,6 +121,8 @@ class EchoGuard:
         self._reference = _Envelope()
         self._mic_hops = 0  # complete microphone hops received
         self._mic_rest = np.zeros(0, dtype=np.float32)  # samples of the incomplete hop
+        self._gains: deque[float] = deque(maxlen=_GAIN_MEMORY)  # gains of windows judged echo
+        self._known_gain: float | None = None  # their median, once there are enough
 
     @property
     def mic_ms(self) -> float:
@@ -135,8 +149,9 @@ class EchoGuard:
 
     def unexplained(self, end_ms: float | None = None) -> float:
         """Fraction of the microphone's energy over the ``window_ms`` ending at ``end_ms`` (default:
-        now) that the played reply cannot explain: 1.0 when no reply was playing, near 0 when the
-        microphone hears only the reply, 0.0 when it hears nothing at all."""
+        now) that neither the played reply nor the room's steady noise explains: near 1.0 when the
+        user speaks and no reply plays, near 0 when the microphone hears only the reply (or only
+        the room, or nothing at all)."""
         end_hop = self._mic_hops if end_ms is None else min(self._mic_hops, int(end_ms // HOP_MS))
         span = self._estimate_hops
         mic = self._mic.get(end_hop - span, span)
@@ -144,36 +159,55 @@ class EchoGuard:
         mic_energy = float(np.dot(recent, recent))
         if mic_energy == 0.0:
             return 0.0
-        path = self._echo_path(mic, end_hop)
+        # The room's steady noise is not the user speaking: take it out before explaining the rest.
+        floor = float(np.percentile(mic, _NOISE_PERCENTILE))
+        clean = np.sqrt(np.maximum(np.square(mic) - floor**2, 0.0))
+        references = self._delayed_references(end_hop, span)
+        path = self._echo_path(clean, references)
         if path is None:
-            return 1.0
+            return min(1.0, float(np.sum(np.square(clean[-self._window_hops :]))) / mic_energy)
         delay, gain = path
-        reference = _reverberant(self._reference.get(end_hop - span - delay, span))[-self._window_hops :]
+        if self._known_gain is not None:
+            # The user talking from the start of a reply inflates the estimate; the room has not
+            # changed since the echo was last measured cleanly.
+            gain = min(gain, _KNOWN_GAIN_HEADROOM * self._known_gain)
+        reference = references[delay, -self._window_hops :]
         predicted = _MARGIN * gain * reference
-        excess = np.maximum(np.square(recent) - np.square(predicted), 0.0)
-        return float(np.sum(excess)) / mic_energy
+        excess = np.maximum(np.square(clean[-self._window_hops :]) - np.square(predicted), 0.0)
+        fraction = min(1.0, float(np.sum(excess)) / mic_energy)
+        if fraction <= self.residual and float(np.max(reference)) > _SILENT_REFERENCE:
+            self._gains.append(gain)
+            if len(self._gains) >= _GAINS_FOR_MEMORY:
+                self._known_gain = float(np.median(self._gains))
+        return fraction
 
-    def _echo_path(self, mic: npt.NDArray[np.float64], end_hop: int) -> tuple[int, float] | None:
-        """The delay (hops) whose reply envelope best follows the microphone's (Pearson correlation),
-        and the gain from reply to microphone at that delay (a low percentile of the per-hop ratio,
-        so that the user's voice in some hops does not inflate it). ``None`` with no reply playing."""
-        span = len(mic)
-        best: tuple[float, int, npt.NDArray[np.float64]] | None = None
-        centred_mic = mic - mic.mean()
-        mic_norm = float(np.linalg.norm(centred_mic))
-        for delay in range(self._max_delay_hops + 1):
-            reference = _reverberant(self._reference.get(end_hop - span - delay, span))
-            if float(np.max(reference)) < _SILENT_REFERENCE:
-                continue
-            centred = reference - reference.mean()
-            norm = float(np.linalg.norm(centred)) * mic_norm
-            score = float(np.dot(centred, centred_mic)) / norm if norm > 0 else 0.0
-            if best is None or score > best[0]:
-                best = (score, delay, reference)
-        if best is None:
+    def _delayed_references(self, end_hop: int, span: int) -> npt.NDArray[np.float64]:
+        """The reverberant reply envelope over the ``span`` hops before ``end_hop``, delayed by 0 …
+        ``max_delay`` hops: row ``d`` is the reply as heard ``d`` hops late."""
+        total = span + self._max_delay_hops
+        envelope = _reverberant(self._reference.get(end_hop - total, total))
+        rows: npt.NDArray[np.float64] = np.lib.stride_tricks.sliding_window_view(envelope, span)[::-1]
+        return rows
+
+    @staticmethod
+    def _echo_path(mic: npt.NDArray[np.float64], references: npt.NDArray[np.float64]) -> tuple[int, float] | None:
+        """The delay (a row of ``references``) whose envelope best follows the microphone's (Pearson
+        correlation), and the gain from reply to microphone at that delay (the median of the
+        per-hop ratio where the reply is loud, so that the user's voice in some hops does not
+        inflate it). ``None`` when no reply was playing."""
+        peaks = references.max(axis=1)
+        playing = peaks >= _SILENT_REFERENCE
+        if not playing.any():
             return None
-        _score, delay, reference = best
-        active = reference > _ACTIVE_SHARE * float(np.max(reference))
+        centred = references - references.mean(axis=1, keepdims=True)
+        centred_mic = mic - mic.mean()
+        norms = np.linalg.norm(centred, axis=1) * float(np.linalg.norm(centred_mic))
+        scores = np.where(playing & (norms > 0), (centred @ centred_mic) / np.where(norms > 0, norms, 1.0), -np.inf)
+        delay = int(np.argmax(scores))
+        if not playing[delay]:
+            delay = int(np.argmax(playing))
+        reference = references[delay]
+        active = reference > _ACTIVE_SHARE * float(peaks[delay])
         gain = float(np.percentile(mic[active] / reference[active], _GAIN_PERCENTILE))
         return delay, gain
 

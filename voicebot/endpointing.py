@@ -56,8 +56,10 @@ class HandsFreeSettings(BaseModel):
     echo_guard: bool = True
     """Compare the microphone with the reply being played and ignore speech that the reply explains
     (its own voice coming back through the speakers)."""
-    echo_window_ms: int = Field(320, ge=64, le=2000)
-    """How much recent audio the echo guard compares (microphone against the played reply)."""
+    echo_window_ms: int = Field(160, ge=20, le=2000)
+    """How much recent audio the echo guard judges for each window: long enough to hold a syllable
+    of the reply, short enough that the user's first syllable over it stands out. (The echo path,
+    its delay and gain, is estimated over a longer span.)"""
     echo_max_delay_ms: int = Field(500, ge=0, le=2000)
     """Largest delay searched between the reply being played and its echo in the microphone
     (device buffers, the speaker-to-microphone path, and any error in when playback was reported)."""
@@ -110,6 +112,10 @@ class SpeechEnded:
 EndpointEvent = SpeechStarted | BargeIn | SpeechEnded
 
 
+#: Echo inside a barge-in being confirmed that does not cancel it (two 32 ms windows).
+_ECHO_TOLERANCE_MS = 64.0
+
+
 class _Phase(Enum):
     SILENCE = "silence"
     CANDIDATE = "candidate"  # speech heard, not yet long enough to count
@@ -129,6 +135,7 @@ class Endpointer:
         self._speech_run_ms = 0.0  # speech heard since the onset (candidate phase)
         self._last_speech_end_ms = 0.0  # end of the latest speech window (speech phase)
         self._silence_since_ms: float | None = None  # start of the current run of silence
+        self._echo_run_ms = 0.0  # consecutive echo windows while confirming a barge-in
 
     @property
     def now_ms(self) -> float:
@@ -165,17 +172,22 @@ class Endpointer:
         """Advance by one window of ``duration_ms`` whose speech probability is ``probability``.
 
         ``echo`` marks a window that the echo guard attributes to the assistant's own voice; while
-        the assistant speaks such a window is skipped by the start rule (it only advances time).
-        Returns the events this window caused
+        the assistant speaks such a window does not count towards a barge-in, and more than
+        64 ms of them in a row cancel one being confirmed. Returns the events this window caused
         (at most a start and an end, usually none).
         """
         start_ms = self._now_ms
         self._now_ms += duration_ms
         settings = self.settings
         if echo and self._assistant_speaking and self._phase is not _Phase.SPEECH:
-            # The assistant's own voice: it neither counts towards an interruption nor cancels one
-            # being confirmed (the guard may call a window of the user's voice over the reply echo).
+            # The assistant's own voice does not count towards an interruption. A window or two of
+            # it inside one being confirmed is tolerated (the guard may take a syllable of the user's
+            # voice over the reply for echo); more of it cancels the interruption.
+            self._echo_run_ms += duration_ms
+            if self._echo_run_ms > _ECHO_TOLERANCE_MS:
+                self._phase = _Phase.SILENCE
             return []
+        self._echo_run_ms = 0.0
         events: list[EndpointEvent] = []
 
         if self._phase is not _Phase.SPEECH:

@@ -115,7 +115,17 @@ def test_windows_marked_as_echo_are_silence_only_while_the_assistant_speaks() ->
     assert [type(event) for event in run(endpointer, [(0.99, 500)], echo=True)] == [SpeechStarted]
 
 
-def test_echo_windows_neither_confirm_nor_cancel_a_barge_in() -> None:
+def test_echo_windows_do_not_confirm_a_barge_in_and_a_run_of_them_cancels_it() -> None:
+    endpointer = Endpointer()
+    endpointer.set_assistant_speaking(True)
+    events = run(endpointer, [(0.9, 160)])
+    events += run(endpointer, [(0.9, 96)], echo=True)  # three windows of echo: the candidate is gone
+    events += run(endpointer, [(0.9, 160)])
+    assert events == []
+    assert endpointer.onset_ms == 160 + 96
+
+
+def test_a_window_or_two_of_echo_does_not_cancel_a_barge_in() -> None:
     endpointer = Endpointer()
     endpointer.set_assistant_speaking(True)
     events: list[EndpointEvent] = []
