@@ -23,7 +23,7 @@ import dataclasses
 
 from voicebot.audio import SAMPLE_WIDTH, pcm_to_float
 from voicebot.echo import EchoGuard
-from voicebot.endpointing import EndpointEvent, Endpointer, HandsFreeSettings, SpeechEnded
+from voicebot.endpointing import Endpointer, EndpointEvent, HandsFreeSettings, SpeechEnded
 from voicebot.vad import SAMPLE_RATE, WINDOW_MS, SileroModel, SileroVad
 
 
@@ -110,4 +110,3 @@ class HandsFreeListener:
         if keep_from > self._audio_start:
             del self._audio[: (keep_from - self._audio_start) * SAMPLE_WIDTH]
             self._audio_start = keep_from
-

@@ -68,7 +68,7 @@ class SileroModel:
             self._session = onnxruntime.InferenceSession(
                 str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
             )
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own untyped errors
+        except Exception as exc:  # onnxruntime raises its own untyped errors
             raise VadModelError(f"cannot load {self.path}: {exc}") from exc
         names = {item.name for item in self._session.get_inputs()}
         if names != {"input", "h", "c"}:
@@ -125,7 +125,7 @@ class SileroVad:
     def process(self, pcm: bytes) -> list[float]:
         """Feed PCM s16le at 16 kHz (any length, even odd); return the probability of each window
         completed by it, in order (an empty list when no window completed). Blocking."""
-        return self.process_samples(self._samples(pcm)).tolist()
+        return [float(probability) for probability in self.process_samples(self._samples(pcm))]
 
     def process_samples(self, samples: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """:meth:`process` for float32 samples in [-1, 1]."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 from pydantic import ValidationError
 
@@ -10,7 +12,7 @@ from voicebot.endpointing import BargeIn, Endpointer, EndpointEvent, HandsFreeSe
 WINDOW_MS = 32.0
 
 
-def run(endpointer: Endpointer, script: list[tuple[float, float]], *, echo: bool = False) -> list[EndpointEvent]:
+def run(endpointer: Endpointer, script: Sequence[tuple[float, float]], *, echo: bool = False) -> list[EndpointEvent]:
     """Feed ``(probability, milliseconds)`` segments window by window; return every event."""
     events: list[EndpointEvent] = []
     for probability, length_ms in script:

@@ -38,7 +38,8 @@ def cough(seed: int, ms: float = 150, level: float = 0.3) -> Samples:
     rng = np.random.default_rng(seed)
     count = int(RATE * ms / 1000)
     envelope = np.minimum(np.arange(count) / (0.01 * RATE), 1.0) * np.exp(-np.arange(count) / (0.05 * RATE))
-    return (rng.standard_normal(count) * envelope * level).astype(np.float32)
+    burst: Samples = (rng.standard_normal(count) * envelope * level).astype(np.float32)
+    return burst
 
 
 def click(level: float = 0.8) -> Samples:
@@ -122,7 +123,7 @@ class TestEcho:
 
     @staticmethod
     def speaking_listener(silero: SileroModel, reply: Samples, **settings: object) -> HandsFreeListener:
-        listener = HandsFreeListener(HandsFreeSettings(**settings), model=silero)  # type: ignore[arg-type]
+        listener = HandsFreeListener(HandsFreeSettings.model_validate(settings), model=silero)
         listener.set_assistant_speaking(True)
         listener.play(to_pcm(reply), at_ms=500)  # the reply starts playing half a second in
         return listener
