@@ -56,10 +56,11 @@ _REVERB_DECAY = 0.87
 
 
 def _reverberant(envelope: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-    """The envelope with each value held and decayed over the following hops, as a room would."""
-    out = envelope.copy()
-    for index in range(1, len(out)):
-        out[index] = max(out[index], out[index - 1] * _REVERB_DECAY)
+    """The envelope with each value held and decayed over the following hops, as a room would:
+    ``out[t] = max(envelope[t], decay * out[t - 1])``, computed as a running maximum of
+    ``envelope[s] * decay**(t - s)`` (the spans here are a few hundred hops: no overflow)."""
+    growth = _REVERB_DECAY ** -np.arange(len(envelope), dtype=np.float64)
+    out: npt.NDArray[np.float64] = np.maximum.accumulate(envelope * growth) / growth
     return out
 
 

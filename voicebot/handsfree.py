@@ -82,8 +82,14 @@ class HandsFreeListener:
         events: list[EndpointEvent] = []
         for probability in self.vad.process_samples(samples):
             window_end_ms = self.endpointer.now_ms + WINDOW_MS
-            echo = self.endpointer.assistant_speaking and self.settings.echo_guard
-            is_echo = echo and self.echo.is_echo(window_end_ms)
+            # The guard only matters for a window that could start a barge-in.
+            judge = (
+                self.settings.echo_guard
+                and self.endpointer.assistant_speaking
+                and not self.endpointer.in_speech
+                and probability >= self.settings.speaking_threshold
+            )
+            is_echo = judge and self.echo.is_echo(window_end_ms)
             for event in self.endpointer.feed(float(probability), WINDOW_MS, echo=is_echo):
                 if isinstance(event, SpeechEnded):
                     event = dataclasses.replace(event, audio=self._utterance(event))

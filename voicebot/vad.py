@@ -63,6 +63,7 @@ class SileroModel:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # tiny tensors: the arena would only hold memory
         self.path = path or bundled_model_path()
         try:
             self._session = onnxruntime.InferenceSession(
