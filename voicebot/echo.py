@@ -7,13 +7,20 @@ rightly scores it as speech. Without a guard the assistant interrupts itself.
 
 The server knows exactly what it played. :class:`EchoGuard` keeps the loudness envelope (RMS per
 10 ms) of the reply, placed on the microphone's timeline where it was played, and of the microphone.
-For the last ``echo_window_ms`` it searches delays up to ``echo_max_delay_ms`` for the gain that best
-explains the microphone envelope by the reply's; if all but ``echo_residual`` of the microphone
-envelope's energy is explained, the microphone is hearing the reply, not the user. Envelopes, not
-waveforms: room reverberation, the speaker's colouring and the browser's processing change the
-waveform (so sample-level correlation fails) but leave the syllable rhythm of the reply intact. When
-the user talks over the reply their voice does not follow that rhythm and the residual grows.
-The gain is remembered from earlier echo, so the user talking from the first syllable of a later
+To judge the last ``window_ms`` (160 ms) it
+
+1. takes the room's steady noise out of the microphone envelope (a low percentile over 1.5 s);
+2. estimates the echo path over the last 1.5 s: the delay (0 to ``max_delay_ms``) at which the
+   reply's envelope, smeared by a model of room reverberation, best correlates with the
+   microphone's, and the gain at that delay (the median per-10 ms ratio where the reply is loud);
+3. predicts the echo in the window (gain × delayed reply, with 1.4× headroom) and returns the share
+   of the microphone's energy above that prediction: near 0 when the microphone hears only the
+   reply, large when the user's voice adds energy the reply cannot explain.
+
+Envelopes, not waveforms: room reverberation, the speaker's colouring and the browser's processing
+change the waveform (so sample-level correlation fails) but keep the syllable rhythm and loudness
+of the reply. The gain measured on windows judged to be echo is remembered (the room and the
+device do not change during a session), so a user who talks from the first syllable of a later
 reply does not pass for a louder echo.
 
 Pure numpy, no model; one per session; fed from the same place as the detector (not thread-safe).
@@ -37,8 +44,8 @@ _SILENT_REFERENCE = 1e-4
 _ESTIMATE_MS = 1500
 #: Hops where the reply is louder than this share of its peak are used to estimate the gain.
 _ACTIVE_SHARE = 0.1
-#: Percentile of the microphone/reply ratio taken as the echo gain (low: the user's voice, when
-#: present in some hops, raises the ratio there and must not raise the estimate).
+#: Percentile of the microphone/reply ratio taken as the echo gain (the median: the user's voice, in
+#: a minority of hops, raises the ratio there but not the estimate).
 _GAIN_PERCENTILE = 50
 #: Percentile of the microphone envelope over the estimation span taken as the room's noise floor.
 _NOISE_PERCENTILE = 10
