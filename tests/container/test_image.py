@@ -23,7 +23,7 @@ import pytest
 from tests.conftest import QUESTION
 from tests.container.podman import Podman, build_image, build_plan, ensure_base_image, host_llama_wheel
 from voicebot.client import VoiceClient
-from voicebot.localserver import free_port
+from voicebot.server.localserver import free_port
 
 pytestmark = [pytest.mark.container, pytest.mark.models]
 
