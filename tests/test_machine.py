@@ -26,6 +26,9 @@ EXPECTED_LEGAL = {
     (State.SPEAKING, Trigger.FAIL): State.IDLE,
     **{(state, Trigger.RESET): State.IDLE for state in State},
     (State.IDLE, Trigger.ANNOUNCE): State.SPEAKING,  # a timer ended: the assistant speaks unprompted
+    # hands-free: the detector hears the user start (from idle, or over a reply: a barge-in by voice) and stop
+    **{(state, Trigger.SPEECH_STARTED): State.LISTENING for state in State if state is not State.LISTENING},
+    (State.LISTENING, Trigger.SPEECH_ENDED): State.TRANSCRIBING,
 }
 
 
@@ -119,3 +122,13 @@ def test_an_announcement_speaks_from_idle_and_can_be_interrupted_or_finish() -> 
     machine.fire(Trigger.START_LISTENING)  # barge-in, as over any reply
     assert machine.state is State.LISTENING
     assert not machine.can(Trigger.ANNOUNCE)  # never over the user's turn
+
+
+def test_hands_free_triggers_mirror_the_button() -> None:
+    for source in (State.IDLE, State.TRANSCRIBING, State.THINKING, State.SPEAKING):
+        by_button, by_voice = machine_in(source), machine_in(source)
+        by_button.fire(Trigger.START_LISTENING)
+        by_voice.fire(Trigger.SPEECH_STARTED)
+        assert by_button.state is by_voice.state is State.LISTENING
+    by_voice.fire(Trigger.SPEECH_ENDED)
+    assert by_voice.state is State.TRANSCRIBING

@@ -24,7 +24,7 @@ class Sink:
         self.sent_ms: float | None = None
         self.drained_at: float | None = None
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes, offset_ms: float) -> None:
         self.frames.append((self.clock(), len(frame)))
 
     def on_sent(self, ms: float) -> None:

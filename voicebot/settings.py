@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from voicebot.handsfree.endpointing import HandsFreeSettings
 from voicebot.tools.settings import ToolsSettings
 
 ENV_PREFIX = "VOICEBOT_"
@@ -259,6 +260,7 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     recording: RecordingSettings = RecordingSettings()
     tools: ToolsSettings = ToolsSettings()
+    hands_free: HandsFreeSettings = HandsFreeSettings()
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

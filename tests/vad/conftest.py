@@ -15,10 +15,10 @@ import pytest
 from tests.vad.signals import RATE, Samples, from_pcm
 from voicebot.audio import read_wav, resample
 from voicebot.bench import speak_to_input
+from voicebot.handsfree.vad import SileroModel, shared_model
 from voicebot.providers.faster_whisper import FasterWhisperASR
 from voicebot.providers.piper import PiperTTS
 from voicebot.settings import Settings
-from voicebot.vad import SileroModel, shared_model
 
 QUESTION = "What is the capital of France?"
 SECOND_QUESTION = "How many days are there in a week?"

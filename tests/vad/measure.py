@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from tests.vad.signals import RATE, from_pcm, room_echo, to_pcm
-from voicebot.handsfree import HandsFreeListener
-from voicebot.vad import SileroModel, SileroVad, shared_model
+from voicebot.handsfree.listener import HandsFreeListener
+from voicebot.handsfree.vad import SileroModel, SileroVad, shared_model
 
 SECONDS = 60
 FRAME_BYTES = 640  # 20 ms
@@ -144,7 +144,7 @@ def _latencies(model: SileroModel) -> None:
     from tests.vad.conftest import QUESTION, REPLY, USER_INTERRUPTION, espeak
     from tests.vad.test_handsfree import listen, onset_ms, room
     from voicebot.bench import speak_to_input
-    from voicebot.endpointing import BargeIn, SpeechEnded
+    from voicebot.handsfree.endpointing import BargeIn, SpeechEnded
     from voicebot.providers.piper import PiperTTS
     from voicebot.settings import load_settings
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.vad.signals import RATE, at, babble, mix, room_echo, to_pcm, zeros
-from voicebot.echo import EchoGuard
+from voicebot.handsfree.echo import EchoGuard
 
 REPLY = babble(4.0, seed=1)
 USER = babble(4.0, seed=2)

@@ -7,7 +7,14 @@ from collections.abc import Sequence
 import pytest
 from pydantic import ValidationError
 
-from voicebot.endpointing import BargeIn, Endpointer, EndpointEvent, HandsFreeSettings, SpeechEnded, SpeechStarted
+from voicebot.handsfree.endpointing import (
+    BargeIn,
+    Endpointer,
+    EndpointEvent,
+    HandsFreeSettings,
+    SpeechEnded,
+    SpeechStarted,
+)
 
 WINDOW_MS = 32.0
 

@@ -12,10 +12,10 @@ import pytest
 
 from tests.vad.conftest import FIRST_HALF, QUESTION, REPLY, SECOND_HALF, SECOND_QUESTION, sox_noise
 from tests.vad.signals import RATE, Samples, at, mix, rms, room_echo, to_pcm, zeros
-from voicebot.endpointing import BargeIn, EndpointEvent, HandsFreeSettings, SpeechEnded, SpeechStarted
-from voicebot.handsfree import HandsFreeListener
+from voicebot.handsfree.endpointing import BargeIn, EndpointEvent, HandsFreeSettings, SpeechEnded, SpeechStarted
+from voicebot.handsfree.listener import HandsFreeListener
+from voicebot.handsfree.vad import SileroModel, SileroVad
 from voicebot.providers.faster_whisper import FasterWhisperASR
-from voicebot.vad import SileroModel, SileroVad
 
 pytestmark = pytest.mark.models
 

@@ -9,7 +9,7 @@ import pytest
 
 from tests.vad.conftest import QUESTION
 from tests.vad.signals import RATE, Samples, at, to_pcm, zeros
-from voicebot.vad import WINDOW_SAMPLES, SileroModel, SileroVad, bundled_model_path
+from voicebot.handsfree.vad import WINDOW_SAMPLES, SileroModel, SileroVad, bundled_model_path
 
 pytestmark = pytest.mark.models
 

@@ -24,6 +24,9 @@ from typing import Protocol
 import structlog
 
 from voicebot import audio
+from voicebot.handsfree.endpointing import BargeIn, EndpointEvent, SpeechEnded, SpeechStarted
+from voicebot.handsfree.listener import HandsFreeListener
+from voicebot.handsfree.vad import shared_model
 from voicebot.logs import SessionLog, redact_text
 from voicebot.providers.base import Message
 from voicebot.recording import writer as recording
@@ -34,6 +37,7 @@ from voicebot.session.protocol import (
     AudioDone,
     AudioStart,
     Error,
+    Mode,
     PartialTranscriptMessage,
     ProtocolError,
     Reset,
@@ -41,6 +45,7 @@ from voicebot.session.protocol import (
     ResponseInterrupted,
     ResponseText,
     ServerEvent,
+    SetMode,
     SetTimeZone,
     StartListening,
     Status,
@@ -54,6 +59,7 @@ from voicebot.session.protocol import (
     parse_action,
 )
 from voicebot.settings import Settings
+from voicebot.threads import run_blocking
 from voicebot.tools.base import ToolContext
 from voicebot.tools.builtins import timer_done_announcement
 from voicebot.tools.timers import Timer, TimerBoard
@@ -213,6 +219,12 @@ class VoiceSession:
         self._current: _Turn | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._outbox = Outbox(transport.send_text, transport.send_bytes, self._client_gone, MAX_OUTBOX_FRAMES)
+        self.mode = Mode.PUSH_TO_TALK
+        self._listener: HandsFreeListener | None = None
+        self._pressed = False
+        """A push-to-talk press in progress (in hands-free mode the button still works)."""
+        self._echo_reference: list[tuple[bytes, float]] = []
+        """Reply audio (16 kHz) and when the microphone will hear it, for the listener's echo guard."""
         self.timers: TimerBoard | None = None
         self._tool_context: ToolContext | None = None
         self._announcements: list[str] = []
@@ -242,7 +254,7 @@ class VoiceSession:
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
         timers = None if self.timers is None else asyncio.create_task(self.timers.run(), name=f"timers-{self.id}")
         try:
-            self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id))
+            self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id, mode=self.mode))
             while True:
                 _, _, item = await self._mailbox.get()
                 if isinstance(item, _Closed):
@@ -320,6 +332,8 @@ class VoiceSession:
                 self._stop_listening()
             elif isinstance(action, Reset):
                 await self._reset()
+            elif isinstance(action, SetMode):
+                await self._set_mode(action.mode)
             elif isinstance(action, SetTimeZone) and self._tool_context is not None:
                 self._tool_context.time_zone = action.time_zone
             return
@@ -328,15 +342,22 @@ class VoiceSession:
         except ProtocolError as exc:
             self._send(Error(exc.code, exc.message))
             return
+        if self._listener is not None:
+            await self._hear(self._listener, pcm)
+            if not self._pressed:
+                return  # hands-free: the listener keeps the utterance and hands it over at its end
         turn = self._current
         if self.state is not State.LISTENING or turn is None:
             self.dropped_audio_frames += 1
             return
-        turn.utterance.feed(pcm)
-        turn.pcm_bytes += len(pcm)
-        self._recorder.client_audio(pcm, frame.at)
+        self._take_audio(turn, pcm, frame.at)
         if turn.pcm_bytes >= self._max_utterance_bytes:
             self._stop_listening(reason="too_long")
+
+    def _take_audio(self, turn: _Turn, pcm: bytes, at: float) -> None:
+        turn.utterance.feed(pcm)
+        turn.pcm_bytes += len(pcm)
+        self._recorder.client_audio(pcm, at)
 
     def _start_listening(self, played_ms: int | None) -> None:
         if self.state is State.LISTENING:
@@ -346,19 +367,32 @@ class VoiceSession:
         if self.machine.busy:
             self._interrupt(played_ms)
             reason = "interrupted"
+        if self._listener is not None:
+            self._pressed = True  # the button works in hands-free mode too: the detector waits
+            self._listener.reset()
+        self._begin_utterance()
+        self._transition(Trigger.START_LISTENING, reason=reason)
+
+    def _begin_utterance(self) -> None:
         key = next(self._keys)
         turn_ref: list[_Turn] = []
         context = TurnContext(tools=self._tool_context)
         utterance = self._engine.listen(list(self.history), lambda event: self._post(turn_ref[0], event), context)
         self._current = _Turn(key, utterance, self.turn + 1)
         turn_ref.append(self._current)
-        self._transition(Trigger.START_LISTENING, reason=reason)
 
     def _stop_listening(self, reason: str | None = None) -> None:
         turn = self._current
         if self.state is not State.LISTENING or turn is None:
             self._send(Error("not_listening", "Not listening: send start_listening first."))
             return
+        if self._listener is not None:
+            self._pressed = False
+            self._listener.reset()
+        self._end_utterance(turn, Trigger.STOP_LISTENING, reason)
+
+    def _end_utterance(self, turn: _Turn, trigger: Trigger, reason: str | None) -> None:
+        """The utterance is complete: it becomes turn ``turn.number`` and the turn's task starts."""
         turn.released_at = time.perf_counter()
         self.turn = turn.number
         self._log.info(
@@ -368,9 +402,67 @@ class VoiceSession:
             dropped_audio_frames=self.dropped_audio_frames,
         )
         self._recorder.utterance(turn.number, self.history, time.monotonic())
-        self._transition(Trigger.STOP_LISTENING, reason=reason)
+        self._transition(trigger, reason=reason)
         respond = turn.utterance.respond(turn.released_at)
         turn.task = asyncio.create_task(respond, name=f"turn-{self.id}-{turn.number}")
+
+    # --- hands-free -------------------------------------------------------------------------------
+
+    async def _set_mode(self, mode: Mode) -> None:
+        if mode is self.mode:
+            self._send(Status(self.state, STATUS_TEXT[self.state], self.turn, reason="mode", mode=mode))
+            return
+        if mode is Mode.HANDS_FREE:
+            model = await run_blocking(shared_model)  # loaded once per process, off the loop
+            self._listener = HandsFreeListener(self._settings.hands_free, model)
+            self._listener.set_assistant_speaking(self.state is State.SPEAKING)
+        else:
+            self._listener = None
+            turn = self._current
+            if self.state is State.LISTENING and not self._pressed and turn is not None:
+                self._end_utterance(turn, Trigger.SPEECH_ENDED, "mode")  # nothing heard yet: back to idle
+        self._pressed = False
+        self._echo_reference.clear()
+        self.mode = mode
+        self._log.info("mode_changed", mode=mode.value)
+        self._send(Status(self.state, STATUS_TEXT[self.state], self.turn, reason="mode", mode=mode))
+
+    async def _hear(self, listener: HandsFreeListener, pcm: bytes) -> None:
+        """Feed the detector (off the loop) and act on what it heard."""
+        references, self._echo_reference = self._echo_reference, []
+        events = await run_blocking(lambda: _listen(listener, references, pcm))
+        if self._listener is not listener or self._pressed:
+            return  # the mode changed, or the button took over, while the detector ran
+        for event in events:
+            if isinstance(event, SpeechStarted | BargeIn):
+                self._voice_started(event)
+            elif isinstance(event, SpeechEnded):
+                self._voice_ended(event)
+
+    def _voice_started(self, event: SpeechStarted | BargeIn) -> None:
+        if self.state is State.LISTENING:
+            return
+        turn = self._current
+        if self.machine.busy and turn is not None:
+            # What was heard when the user started speaking, not when the detector was sure.
+            played_ms = None
+            if turn.playback is not None and turn.playback.started_at is not None:
+                reaction_ms = event.detected_at_ms - event.at_ms
+                played_ms = round(max(0.0, turn.playback.played_ms() - reaction_ms))
+            self._interrupt(played_ms)
+        if self._listener is not None:
+            self._listener.set_assistant_speaking(False)
+        self._begin_utterance()
+        self._transition(Trigger.SPEECH_STARTED, reason="voice")
+
+    def _voice_ended(self, event: SpeechEnded) -> None:
+        turn = self._current
+        if self.state is not State.LISTENING or turn is None:
+            return
+        now = time.monotonic()
+        for chunk in audio.frames(event.audio, INPUT_SAMPLE_RATE, 100):
+            self._take_audio(turn, chunk, now)
+        self._end_utterance(turn, Trigger.SPEECH_ENDED, "voice")
 
     async def _reset(self) -> None:
         if self.machine.busy:
@@ -475,12 +567,16 @@ class VoiceSession:
             )
             if self.state is State.THINKING:  # an announcement is speaking already
                 self._transition(Trigger.SPEAK)
+            if self._listener is not None:
+                self._listener.set_assistant_speaking(True)
             self._send(AudioStart(turn.number, sample_rate=segment.sample_rate))
             self._turn_event(turn, AudioStarted(segment.sample_rate), turn.at_ms())
         turn.playback.add(segment.text, segment.pcm)
 
     def _finish(self, turn: _Turn) -> None:
         self._current = None
+        if self._listener is not None:
+            self._listener.set_assistant_speaking(False)
         if turn.transcript is not None or turn.announcement:
             self._remember(turn.transcript, turn.reply)
         self._turn_event(turn, TurnFinished(turn.timings.rounded()), turn.at_ms())
@@ -566,8 +662,16 @@ class VoiceSession:
         self._recorder.server_event(event, text)
         self._outbox.put(text)
 
-    def _send_audio(self, frame: bytes) -> None:
-        """Called by the playback task: a client too slow to read is closed from the loop."""
+    def _send_audio(self, frame: bytes, offset_ms: float) -> None:
+        """Called by the playback task: a client too slow to read is closed from the loop. In
+        hands-free mode the frame is also kept as the echo guard's reference, timed for when the
+        microphone will hear it (``offset_ms`` into the reply)."""
+        turn = self._current
+        if self._listener is not None and turn is not None and turn.playback is not None:
+            playback = turn.playback
+            plays_at = (playback.started_at or time.monotonic()) + offset_ms / 1000
+            heard_at_ms = self._listener.now_ms + (plays_at - time.monotonic()) * 1000
+            self._echo_reference.append((audio.resample(frame, playback.sample_rate, INPUT_SAMPLE_RATE), heard_at_ms))
         try:
             self._outbox.put(frame)
         except OutboxFull as exc:
@@ -575,3 +679,10 @@ class VoiceSession:
             self._client_gone()
             raise
         self._recorder.reply_audio(frame)
+
+
+def _listen(listener: HandsFreeListener, references: list[tuple[bytes, float]], pcm: bytes) -> list[EndpointEvent]:
+    """In a worker thread: give the listener the reply audio played since, then the microphone frame."""
+    for reference, at_ms in references:
+        listener.play(reference, at_ms)
+    return listener.feed(pcm)

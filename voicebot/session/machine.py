@@ -46,6 +46,10 @@ class Trigger(StrEnum):
     """The user asked for a new conversation."""
     ANNOUNCE = "announce"
     """The assistant speaks on its own, unprompted (a timer ended), from idle."""
+    SPEECH_STARTED = "speech_started"
+    """Hands-free: the detector heard the user start speaking (from idle, or a barge-in by voice)."""
+    SPEECH_ENDED = "speech_ended"
+    """Hands-free: the detector heard the user finish: the utterance is complete and the turn starts."""
 
 
 #: States in which a turn (ASR, LLM, TTS work) is running.
@@ -62,6 +66,8 @@ TRANSITIONS: tuple[tuple[Trigger, tuple[State, ...], State], ...] = (
     (Trigger.FAIL, tuple(sorted(BUSY_STATES)), State.IDLE),
     (Trigger.RESET, tuple(State), State.IDLE),
     (Trigger.ANNOUNCE, (State.IDLE,), State.SPEAKING),
+    (Trigger.SPEECH_STARTED, (State.IDLE, *sorted(BUSY_STATES)), State.LISTENING),
+    (Trigger.SPEECH_ENDED, (State.LISTENING,), State.TRANSCRIBING),
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import zoneinfo
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 from voicebot.audio import SAMPLE_WIDTH
@@ -56,7 +57,23 @@ class SetTimeZone:
     """An IANA name such as ``Europe/Paris``."""
 
 
-ClientAction = StartListening | StopListening | Reset | SetTimeZone
+class Mode(StrEnum):
+    """How the page decides when the user speaks."""
+
+    PUSH_TO_TALK = "push_to_talk"
+    """The page sends start_listening / stop_listening (a held button or key)."""
+    HANDS_FREE = "hands_free"
+    """The page streams the microphone all the time; the server hears when the user starts and stops."""
+
+
+@dataclass(frozen=True)
+class SetMode:
+    """Switch between push-to-talk and hands-free."""
+
+    mode: Mode
+
+
+ClientAction = StartListening | StopListening | Reset | SetTimeZone | SetMode
 
 
 def parse_action(text: str) -> ClientAction:
@@ -81,6 +98,11 @@ def parse_action(text: str) -> ClientAction:
         return StopListening()
     if action == "reset":
         return Reset()
+    if action == "set_mode":
+        mode = data.get("mode")
+        if mode not in tuple(Mode):
+            raise ProtocolError("invalid_message", '"mode" must be "push_to_talk" or "hands_free".')
+        return SetMode(Mode(mode))
     if action == "set_time_zone":
         zone = data.get("time_zone")
         if not isinstance(zone, str) or not _known_zone(zone):
@@ -88,7 +110,7 @@ def parse_action(text: str) -> ClientAction:
         return SetTimeZone(zone)
     raise ProtocolError(
         "unknown_action",
-        f"Unknown action {action[:40]!r}; expected start_listening, stop_listening, reset or set_time_zone.",
+        f"Unknown action {action[:40]!r}; expected start_listening, stop_listening, reset, set_mode or set_time_zone.",
     )
 
 
@@ -133,6 +155,8 @@ class Status:
     """With reason ``fallback``: the stage (asr, llm, tts) a provider other than its first answered."""
     provider: str | None = None
     """With reason ``fallback``: the provider that answered."""
+    mode: Mode | None = None
+    """On the first status and when the mode changes: ``push_to_talk`` or ``hands_free``."""
     type: Literal["status"] = field(default="status", init=False)
 
 

@@ -27,13 +27,14 @@ PLAYBACK_SLACK_MS = 250
 class Playback:
     """Paces one reply's audio to real time and knows what was heard.
 
-    ``send`` puts one binary frame on its way to the page. ``on_sent(duration_ms)`` is called once the
+    ``send(frame, offset_ms)`` puts one binary frame on its way to the page (``offset_ms``: where the
+    frame starts in the reply). ``on_sent(duration_ms)`` is called once the
     last frame of a closed playback was sent, ``on_drained()`` once the page has had time to play it.
     """
 
     def __init__(
         self,
-        send: Callable[[bytes], None],
+        send: Callable[[bytes, float], None],
         sample_rate: int,
         frame_ms: int,
         lead_ms: int,
@@ -103,7 +104,7 @@ class Playback:
                 ahead_ms = self.sent_ms - (self._clock() - self.started_at) * 1000
                 if self._realtime and ahead_ms > self._lead_ms:
                     await self._sleep((ahead_ms - self._lead_ms) / 1000)
-                self._send(frame)
+                self._send(frame, self.sent_ms)
                 self.sent_ms += audio.duration_ms(len(frame), self.sample_rate)
         self._on_sent(self.sent_ms)
         if self._realtime and self.started_at is not None:

@@ -3,10 +3,10 @@
 This is the one object the session talks to in hands-free mode. It joins the three parts, each of
 which does one job and is tested on its own:
 
-- :class:`voicebot.vad.SileroVad` scores every 32 ms window of the microphone;
-- :class:`voicebot.echo.EchoGuard` says whether a window is the assistant's own reply coming back
+- :class:`voicebot.handsfree.vad.SileroVad` scores every 32 ms window of the microphone;
+- :class:`voicebot.handsfree.echo.EchoGuard` says whether a window is the assistant's own reply coming back
   (only asked while the reply plays);
-- :class:`voicebot.endpointing.Endpointer` turns the scores into ``SpeechStarted`` / ``BargeIn`` /
+- :class:`voicebot.handsfree.endpointing.Endpointer` turns the scores into ``SpeechStarted`` / ``BargeIn`` /
   ``SpeechEnded`` with hysteresis.
 
 It also keeps the audio: a pre-roll of ``pre_roll_ms`` before the detected onset (the detector
@@ -22,9 +22,9 @@ from __future__ import annotations
 import dataclasses
 
 from voicebot.audio import SAMPLE_WIDTH, pcm_to_float
-from voicebot.echo import EchoGuard
-from voicebot.endpointing import Endpointer, EndpointEvent, HandsFreeSettings, SpeechEnded
-from voicebot.vad import SAMPLE_RATE, WINDOW_MS, SileroModel, SileroVad
+from voicebot.handsfree.echo import EchoGuard
+from voicebot.handsfree.endpointing import Endpointer, EndpointEvent, HandsFreeSettings, SpeechEnded
+from voicebot.handsfree.vad import SAMPLE_RATE, WINDOW_MS, SileroModel, SileroVad
 
 
 def _samples_at(ms: float) -> int:

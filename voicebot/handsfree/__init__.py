@@ -1,0 +1,1 @@
+"""Hands-free listening: voice activity (Silero), endpointing, and the echo guard."""
