@@ -35,6 +35,7 @@ from voicebot.session.outbox import Outbox, OutboxFull
 from voicebot.session.protocol import (
     INPUT_SAMPLE_RATE,
     AudioDone,
+    Metrics,
     AudioStart,
     Error,
     Mode,
@@ -579,7 +580,9 @@ class VoiceSession:
             self._listener.set_assistant_speaking(False)
         if turn.transcript is not None or turn.announcement:
             self._remember(turn.transcript, turn.reply)
-        self._turn_event(turn, TurnFinished(turn.timings.rounded()), turn.at_ms())
+        timings = turn.timings.rounded()
+        self._turn_event(turn, TurnFinished(timings), turn.at_ms())
+        self._send(Metrics(turn.number, timings))
         self._transition(Trigger.FINISH)
 
     def _turn_event(self, turn: _Turn, event: TurnEvent, at_ms: float | None) -> None:

@@ -218,6 +218,17 @@ class AudioDone:
 
 
 @dataclass(frozen=True)
+class Metrics:
+    """A finished turn's timings in ms (the page shows a breakdown beside "ms to first sound")."""
+
+    turn: int
+    timings: dict[str, float]
+    """``asr_ms``, ``llm_first_token_ms``, ``llm_ms``, ``first_segment_ms``, ``tts_first_audio_ms``, ``tts_ms``,
+    ``first_audio_ms`` (release to the first reply audio leaving the server); those that apply."""
+    type: Literal["metrics"] = field(default="metrics", init=False)
+
+
+@dataclass(frozen=True)
 class ResponseInterrupted:
     """The reply was cut; ``heard`` is what stays in the conversation."""
 
@@ -280,6 +291,7 @@ ServerEvent = (
     | AudioStart
     | AudioDone
     | ResponseInterrupted
+    | Metrics
     | ToolCallMessage
     | ToolResultMessage
     | TimersMessage
