@@ -10,12 +10,12 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint check bench clean system-packages chromium
+.PHONY: run test test-fast lint check bench clean system-packages chromium test-tools
 
 run: $(VENV)/.installed
 	$(BIN)/voicebot serve
 
-test: $(VENV)/.installed-test chromium lint
+test: $(VENV)/.installed-test chromium test-tools lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The fast tier: no model loads, no browser (fake stages with scripted timing, synthetic PCM).
@@ -26,6 +26,7 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check voicebot tests
 	$(BIN)/ruff format --check voicebot tests
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 bench: $(VENV)/.installed
 	$(BIN)/voicebot bench --utterances 6
@@ -47,6 +48,20 @@ chromium:
 	@command -v chromium >/dev/null || { \
 		echo "installing Debian's chromium for the browser tests"; \
 		$(APT) update -qq && $(APT) install -y -qq chromium; }
+
+# What the other tests use from Debian: espeak-ng and sox make test voices and room noise (hands-free,
+# ASR test set); podman, runc and mmdebstrap build and run the container image from a local base.
+test-tools:
+	@missing=""; \
+	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	command -v sox >/dev/null || missing="$$missing sox"; \
+	command -v podman >/dev/null || missing="$$missing podman"; \
+	command -v runc >/dev/null || missing="$$missing runc"; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing test tools:$$missing"; \
+		$(APT) update -qq && $(APT) install -y -qq $$missing; \
+	fi
 
 $(VENV)/bin/python: | system-packages
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "installing python3-venv"; \
