@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from voicebot.providers.base import Message
+from voicebot.providers.base import NO_OPTIONS, Message, ReplyOptions
 
 
 class InjectedFailure(RuntimeError):
@@ -43,13 +43,15 @@ class FakeLLM:
     name: str = "fake_llm"
     model: str = "fake"
     seen: list[list[Message]] = field(default_factory=list)
+    options: list[ReplyOptions] = field(default_factory=list)
     cancelled: int = 0
 
     def warm(self) -> None:
         pass
 
-    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+    async def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
         self.seen.append(list(history))
+        self.options.append(options)
         try:
             for index, piece in enumerate(self.pieces):
                 if self.fail_after is not None and index >= self.fail_after:

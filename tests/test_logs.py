@@ -233,7 +233,7 @@ class LeakyLLM:
     def warm(self) -> None:
         pass
 
-    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+    async def stream_reply(self, history: Sequence[Message], options: object = None) -> AsyncIterator[str]:
         raise RuntimeError(f"401 Unauthorized: Incorrect API key provided: {KEY}")
         yield ""  # an async generator, like real providers
 

@@ -25,6 +25,7 @@ EXPECTED_LEGAL = {
     (State.THINKING, Trigger.FAIL): State.IDLE,
     (State.SPEAKING, Trigger.FAIL): State.IDLE,
     **{(state, Trigger.RESET): State.IDLE for state in State},
+    (State.IDLE, Trigger.ANNOUNCE): State.SPEAKING,  # a timer ended: the assistant speaks unprompted
 }
 
 
@@ -109,3 +110,12 @@ def test_a_whole_turn() -> None:
         machine.fire(trigger)
         seen.append(machine.state)
     assert seen == [State.IDLE, State.LISTENING, State.TRANSCRIBING, State.THINKING, State.SPEAKING, State.IDLE]
+
+
+def test_an_announcement_speaks_from_idle_and_can_be_interrupted_or_finish() -> None:
+    machine = SessionMachine()
+    machine.fire(Trigger.ANNOUNCE)
+    assert machine.state is State.SPEAKING and machine.busy
+    machine.fire(Trigger.START_LISTENING)  # barge-in, as over any reply
+    assert machine.state is State.LISTENING
+    assert not machine.can(Trigger.ANNOUNCE)  # never over the user's turn

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import QUESTION, SECOND_QUESTION
 from voicebot.client import VoiceClient
-from voicebot.providers.base import Message
+from voicebot.providers.base import Message, Stages
 from voicebot.server.localserver import LocalServer
 
 pytestmark = pytest.mark.models
@@ -212,3 +212,32 @@ async def test_two_sessions_at_once_both_get_answers(embedded_server: LocalServe
     assert {"capital", "france"} <= set(words(turns[0].transcript or ""))
     assert {"days", "week"} <= set(words(turns[1].transcript or ""))
     assert all(turn.audio for turn in turns)
+
+
+async def test_what_time_is_it_is_answered_with_the_time_by_the_embedded_models(
+    embedded_server: LocalServer, embedded_stages: Stages
+) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from voicebot.audio import resample
+    from voicebot.bench import speak_to_input
+
+    question = await speak_to_input(embedded_stages.tts, "What time is it?")
+    client = await VoiceClient.connect(embedded_server.ws_url)
+    await client.send_action("set_time_zone", time_zone="America/New_York")
+    turn = await client.utterance(question)
+    await client.close()
+    now = datetime.now(ZoneInfo("America/New_York"))
+    assert turn.transcript is not None and "time" in words(turn.transcript)
+    calls = [event for event in turn.events if event.get("type") == "tool_call"]
+    assert [(call["name"], call["source"]) for call in calls] == [("get_time", "intent")]
+    hour = str(int(now.strftime("%I")))
+    assert turn.reply is not None and turn.reply.startswith(f"It's {hour}:")
+    # What the user hears says the hour: Whisper transcribes the reply's audio.
+    assert turn.audio_format is not None
+    heard = await embedded_stages.asr.transcribe(
+        resample(bytes(turn.audio), turn.audio_format["sample_rate"], 16_000), 16_000
+    )
+    next_hour = str(int(now.strftime("%I")) % 12 + 1)  # the minute may turn the hour meanwhile
+    assert hour in heard or next_hour in heard, heard

@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from voicebot.tools.settings import ToolsSettings
+
 ENV_PREFIX = "VOICEBOT_"
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.yaml"
 
@@ -262,6 +264,7 @@ class Settings(_Section):
     tts: TTSSettings = TTSSettings()
     logging: LoggingSettings = LoggingSettings()
     recording: RecordingSettings = RecordingSettings()
+    tools: ToolsSettings = ToolsSettings()
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:

@@ -16,14 +16,23 @@ from typing import Any
 import anthropic
 
 from voicebot.errors import ProviderFailed, Stage
-from voicebot.providers.base import Message, ProviderSpec, merge_roles
+from voicebot.providers.base import (
+    MAX_TOOL_ROUNDS,
+    NO_OPTIONS,
+    Message,
+    ProviderSpec,
+    ReplyOptions,
+    merge_roles,
+    system_prompt,
+)
 from voicebot.providers.remote import api_key, failures_as
 from voicebot.settings import LLMSettings
+from voicebot.tools.native import AnthropicToolStream, anthropic_tool_results_message
 
 
-def anthropic_messages(history: Sequence[Message]) -> list[dict[str, str]]:
+def anthropic_messages(history: Sequence[Message]) -> list[dict[str, Any]]:
     """The conversation as the Messages API wants it: roles alternate and the first is the user's."""
-    messages = [{"role": m.role, "content": m.content} for m in merge_roles(history)]
+    messages: list[dict[str, Any]] = [{"role": m.role, "content": m.content} for m in merge_roles(history)]
     while messages and messages[0]["role"] != "user":
         messages.pop(0)
     return messages
@@ -56,25 +65,39 @@ class AnthropicLLM:
         with failures_as(self.name):
             await self._client.models.list(limit=1)
 
-    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        stopped = False
-        with failures_as(self.name):
-            stream: Any = await self._client.messages.create(
-                model=self.model,
-                max_tokens=self._settings.max_tokens,
-                system=self._settings.system_prompt,
-                messages=anthropic_messages(history),  # type: ignore[arg-type]
-                stream=True,
-            )
-            async with stream:
-                async for event in stream:
-                    if event.type == "content_block_delta" and event.delta.type == "text_delta":
-                        if event.delta.text:
-                            yield event.delta.text
-                    elif event.type == "message_stop":
-                        stopped = True
-        if not stopped:
-            raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")
+    async def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
+        """The reply, round by round: when Claude stops to call tools (``stop_reason: tool_use``), the
+        turn's tools run and their results go back in the next request; text of every round streams."""
+        messages: list[dict[str, Any]] = anthropic_messages(history)
+        tools = options.tools
+        definitions = tools.anthropic_tools() if tools is not None else []
+        for _ in range(MAX_TOOL_ROUNDS + 1):
+            stopped = False
+            reply = AnthropicToolStream()
+            with failures_as(self.name):
+                request: dict[str, Any] = {
+                    "model": self.model,
+                    "max_tokens": self._settings.max_tokens,
+                    "system": system_prompt(self._settings.system_prompt, options),
+                    "messages": messages,
+                    "stream": True,
+                }
+                if definitions:
+                    request["tools"] = definitions
+                stream: Any = await self._client.messages.create(**request)
+                async with stream:
+                    async for event in stream:
+                        if text := reply.feed(event):
+                            yield text
+                        elif event.type == "message_stop":
+                            stopped = True
+            if not stopped:
+                raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")
+            if tools is None or not reply.wants_tools:
+                return
+            calls = reply.calls
+            results = await tools.run(calls)
+            messages += [reply.assistant_message(), anthropic_tool_results_message(calls, results)]
 
 
 SPECS = (

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from voicebot.errors import Stage
 from voicebot.settings import Settings
+from voicebot.tools.base import ToolResult
+from voicebot.tools.native import ToolCall
 
 
 @dataclass(frozen=True)
@@ -42,9 +44,42 @@ class ASR(Provider, Protocol):
         ...
 
 
+class ToolRunner(Protocol):
+    """The turn's tools, as a model that calls tools natively sees them."""
+
+    def anthropic_tools(self) -> list[dict[str, Any]]:
+        """Tool definitions in the Anthropic Messages format."""
+        ...
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        """Tool definitions in the OpenAI Chat Completions format."""
+        ...
+
+    async def run(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
+        """Run the model's calls (the turn reports them); results in the calls' order. Never raises."""
+        ...
+
+
+@dataclass(frozen=True)
+class ReplyOptions:
+    """What a turn adds to a reply request besides the conversation."""
+
+    system_note: str = ""
+    """Appended to the system prompt (the current date and time)."""
+    tools: ToolRunner | None = None
+    """Tools a model that calls tools natively may use (others ignore them)."""
+
+
+NO_OPTIONS = ReplyOptions()
+
+#: Most rounds of tool calls in one reply (each round: the model asks, the tools answer).
+MAX_TOOL_ROUNDS = 3
+
+
 class LLM(Provider, Protocol):
-    def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        """Stream the assistant's reply to ``history`` (which ends with the user's message)."""
+    def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
+        """Stream the assistant's reply to ``history`` (which ends with the user's message). A model that
+        calls tools natively runs ``options.tools`` between rounds and streams the text of every round."""
         ...
 
 
@@ -108,8 +143,13 @@ def merge_roles(history: Sequence[Message]) -> list[Message]:
     return merged
 
 
-def chat_messages(system_prompt: str, history: Sequence[Message]) -> list[dict[str, str]]:
+def system_prompt(prompt: str, options: ReplyOptions) -> str:
+    """The configured system prompt with the turn's note (the current time) after it."""
+    return f"{prompt} {options.system_note}".strip() if options.system_note else prompt
+
+
+def chat_messages(system: str, history: Sequence[Message]) -> list[dict[str, Any]]:
     """The system prompt and the conversation as chat-completion messages (llama.cpp, OpenAI)."""
-    messages = [{"role": "system", "content": system_prompt}]
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
     messages += [{"role": m.role, "content": m.content} for m in merge_roles(history)]
     return messages

@@ -25,7 +25,7 @@ from typing import Generic, Self, TypeVar
 import structlog
 
 from voicebot.errors import ProviderFailed, Stage
-from voicebot.providers.base import ASR, LLM, TTS, Message
+from voicebot.providers.base import ASR, LLM, NO_OPTIONS, TTS, Message, ReplyOptions
 from voicebot.providers.codec import PcmResampler
 from voicebot.providers.remote import describe_error
 from voicebot.settings import StageTimeouts
@@ -188,8 +188,8 @@ class FallbackLLM(_Fallback[LLM]):
 
     stage = Stage.LLM
 
-    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        async with _closing(self._first_answer(lambda provider: provider.stream_reply(history))) as answer:
+    async def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
+        async with _closing(self._first_answer(lambda provider: provider.stream_reply(history, options))) as answer:
             async for _provider, piece in answer:
                 yield piece
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from voicebot.errors import ProviderUnavailable, Stage
-from voicebot.providers.base import Message, ProviderSpec, chat_messages
+from voicebot.providers.base import NO_OPTIONS, Message, ProviderSpec, ReplyOptions, chat_messages, system_prompt
 from voicebot.settings import EMBEDDED, LLMSettings
 from voicebot.threads import iterate_in_thread
 
@@ -62,10 +62,10 @@ class LlamaCppLLM:
         except Exception as exc:
             raise ProviderUnavailable(f"llm.llama_cpp.model_path: cannot load {path}: {exc}") from exc
 
-    def _messages(self, history: Sequence[Message]) -> list[dict[str, str]]:
-        return chat_messages(self._settings.system_prompt, history)
+    def _messages(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> list[dict[str, Any]]:
+        return chat_messages(system_prompt(self._settings.system_prompt, options), history)
 
-    def _tokens(self, messages: list[dict[str, str]], max_tokens: int, stop: threading.Event) -> Iterator[str]:
+    def _tokens(self, messages: list[dict[str, Any]], max_tokens: int, stop: threading.Event) -> Iterator[str]:
         with self._lock:
             # A fixed seed per call: the same conversation gets the same reply (replay depends on it).
             self._llama.set_seed(self._settings.llama_cpp.seed)
@@ -85,8 +85,10 @@ class LlamaCppLLM:
             finally:
                 stream.close()
 
-    def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        messages = self._messages(history)
+    def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
+        """The embedded model cannot call tools reliably (the intent layer answers for it): only the
+        system note of ``options`` is used."""
+        messages = self._messages(history, options)
         return iterate_in_thread(lambda stop: self._tokens(messages, self._settings.max_tokens, stop))
 
     def warm(self) -> None:

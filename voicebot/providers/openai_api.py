@@ -16,7 +16,15 @@ import openai
 
 from voicebot.audio import wav_bytes
 from voicebot.errors import ProviderFailed, Stage
-from voicebot.providers.base import Message, ProviderSpec, chat_messages
+from voicebot.providers.base import (
+    MAX_TOOL_ROUNDS,
+    NO_OPTIONS,
+    Message,
+    ProviderSpec,
+    ReplyOptions,
+    chat_messages,
+    system_prompt,
+)
 from voicebot.providers.remote import api_key, failures_as
 from voicebot.settings import (
     LLMSettings,
@@ -25,6 +33,7 @@ from voicebot.settings import (
     OpenAITTSSettings,
     StageTimeouts,
 )
+from voicebot.tools.native import OpenAIToolStream, openai_tool_messages
 
 #: Placeholder key for servers that need none (the client library insists on one).
 NO_KEY = "no-key"
@@ -72,31 +81,37 @@ class OpenAILLM(_OpenAIClient):
         self._settings = settings
         self.model = settings.openai.model
 
-    def _messages(self, history: Sequence[Message]) -> list[dict[str, str]]:
-        return chat_messages(self._settings.system_prompt, history)
-
-    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        with failures_as(self.name):
-            stream: Any = await self._client.chat.completions.create(
-                model=self.model,
-                messages=self._messages(history),  # type: ignore[arg-type]
-                stream=True,
-                max_tokens=self._settings.max_tokens,
-                temperature=self._settings.temperature,
-            )
-            finished = False
-            async with stream:
-                async for chunk in stream:
-                    if not chunk.choices:
-                        continue
-                    choice = chunk.choices[0]
-                    if choice.delta is not None and choice.delta.content:
-                        yield choice.delta.content
-                    if choice.finish_reason:
-                        finished = True
-        if not finished:
-            # Every compatible server ends a reply with a finish_reason; without it the stream was cut.
-            raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")
+    async def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
+        """The reply, round by round: when the model stops for tool calls (``finish_reason:
+        tool_calls``), the turn's tools run and their results go back in the next request."""
+        messages = chat_messages(system_prompt(self._settings.system_prompt, options), history)
+        tools = options.tools
+        definitions = tools.openai_tools() if tools is not None else []
+        for _ in range(MAX_TOOL_ROUNDS + 1):
+            reply = OpenAIToolStream()
+            with failures_as(self.name):
+                request: dict[str, Any] = {
+                    "model": self.model,
+                    "messages": messages,
+                    "stream": True,
+                    "max_tokens": self._settings.max_tokens,
+                    "temperature": self._settings.temperature,
+                }
+                if definitions:
+                    request["tools"] = definitions
+                stream: Any = await self._client.chat.completions.create(**request)
+                async with stream:
+                    async for chunk in stream:
+                        if text := reply.feed(chunk):
+                            yield text
+            if reply.finish_reason is None:
+                # Every compatible server ends a reply with a finish_reason; without it the stream was cut.
+                raise ProviderFailed(self.name, "the reply stream ended before the reply was complete")
+            if tools is None or not reply.wants_tools:
+                return
+            calls = reply.calls
+            results = await tools.run(calls)
+            messages += [reply.assistant_message(), *openai_tool_messages(calls, results)]
 
 
 class OpenAIASR(_OpenAIClient):

@@ -22,6 +22,7 @@ from voicebot.session.loop import VoiceSession
 from voicebot.settings import Settings
 from voicebot.turn.engine import TurnEngine
 from voicebot.turn.pipeline import PipelineEngine
+from voicebot.turn.tools import McpLifetime, Toolbox
 
 WEB_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +34,7 @@ class Runtime:
     settings: Settings
     stages: Stages | None = None
     engine: TurnEngine | None = None
+    toolbox: Toolbox | None = None
     sessions: dict[str, VoiceSession] = field(default_factory=dict)
     health: HealthMonitor | None = None
     metrics: Metrics = field(default_factory=Metrics)
@@ -68,15 +70,24 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
     runtime = Runtime(settings=settings, stages=stages)
     app.extensions["voicebot"] = runtime
     log = structlog.get_logger("voicebot.server.app")
+    mcp = McpLifetime(settings.tools.mcp_servers)
 
     @app.before_serving
     async def load_models() -> None:
         if runtime.stages is None:
             log.info("loading_models")
             runtime.stages = await asyncio.to_thread(load_stages, settings)
-        runtime.engine = PipelineEngine(runtime.stages, settings.session)
+        if settings.tools.enabled:
+            runtime.toolbox = Toolbox.from_settings(settings.tools)
+            if settings.tools.mcp_servers:
+                await mcp.start(runtime.toolbox.registry)
+        runtime.engine = PipelineEngine(runtime.stages, settings.session, runtime.toolbox)
         runtime.metrics.models_ready(runtime.stages.describe())
         log.info("models_ready", **{k: f"{v['provider']}:{v['model']}" for k, v in runtime.stages.describe().items()})
+
+    @app.after_serving
+    async def stop_tools() -> None:
+        await mcp.stop()
 
     @app.get("/")
     async def index() -> str:
@@ -115,6 +126,7 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
             settings,
             client=client,
             providers=runtime.stages.describe(),
+            toolbox=runtime.toolbox,
             observer=runtime.metrics,
         )
         runtime.sessions[session.id] = session

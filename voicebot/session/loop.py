@@ -42,16 +42,23 @@ from voicebot.session.protocol import (
     ResponseInterrupted,
     ResponseText,
     ServerEvent,
+    SetTimeZone,
     StartListening,
     Status,
     StopListening,
+    TimersMessage,
+    ToolCallMessage,
+    ToolResultMessage,
     Transcript,
     check_audio_frame,
     encode_event,
     parse_action,
 )
 from voicebot.settings import Settings
-from voicebot.turn.engine import TurnEngine, Utterance
+from voicebot.tools.base import ToolContext
+from voicebot.tools.builtins import timer_done_announcement
+from voicebot.tools.timers import Timer, TimerBoard
+from voicebot.turn.engine import TurnContext, TurnEngine, Utterance
 from voicebot.turn.events import (
     AudioStarted,
     FallbackUsed,
@@ -62,6 +69,8 @@ from voicebot.turn.events import (
     ReplyPiece,
     SegmentAudio,
     SpeechDone,
+    ToolCalled,
+    ToolReturned,
     Transcribed,
     TurnEvent,
     TurnFailed,
@@ -70,6 +79,7 @@ from voicebot.turn.events import (
 )
 from voicebot.turn.playback import Playback
 from voicebot.turn.timing import TurnTimings
+from voicebot.turn.tools import Toolbox
 
 STATUS_TEXT: dict[State, str] = {
     State.IDLE: "Ready",
@@ -78,6 +88,9 @@ STATUS_TEXT: dict[State, str] = {
     State.THINKING: "Thinking…",
     State.SPEAKING: "Speaking…",
 }
+ANNOUNCEMENT_TEXT = "Timer done"
+#: Tools whose results change the session's timers (the page is sent the new list).
+TIMER_TOOLS = frozenset({"set_timer", "cancel_timer"})
 NOTHING_HEARD_TEXT = "I didn't catch that. Hold the button while you speak."
 
 #: Client frames waiting in the mailbox beyond which further audio frames are dropped (a flood).
@@ -127,6 +140,13 @@ class _PlaybackDrained:
 
 
 @dataclass
+class _TimerFired:
+    """One of the session's timers ended."""
+
+    timer: Timer
+
+
+@dataclass
 class _TurnItem:
     utterance: int
     """Which utterance (``_Turn.key``) the item belongs to; items of any other are stale."""
@@ -147,6 +167,8 @@ class _Turn:
     released_at: float | None = None
     """``time.perf_counter()`` when the user released the button."""
     task: asyncio.Task[None] | None = None
+    announcement: bool = False
+    """The assistant speaks on its own (a timer ended): no user audio, no transcript."""
     transcript: str | None = None
     reply: str = ""
     playback: Playback | None = None
@@ -167,11 +189,12 @@ class VoiceSession:
         session_id: str | None = None,
         client: dict[str, str] | None = None,
         providers: dict[str, dict[str, str]] | None = None,
+        toolbox: Toolbox | None = None,
         observer: SessionObserver | None = None,
     ) -> None:
         """``client``: who connected (``client`` address, ``user_agent``), for the log and the recording;
-        ``providers``: each stage's provider and model, for the recording; ``observer``: who counts what
-        happens (the server's metrics)."""
+        ``providers``: each stage's provider and model, for the recording; ``toolbox``: the server's
+        tools (``None``: no tools, no timers); ``observer``: who counts what happens (the server's metrics)."""
         self.id = session_id or uuid.uuid4().hex[:16]
         self.history: list[Message] = []
         self.turn = 0
@@ -193,6 +216,19 @@ class VoiceSession:
         self._current: _Turn | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._outbox = Outbox(transport.send_text, transport.send_bytes, self._client_gone, MAX_OUTBOX_FRAMES)
+        self.timers: TimerBoard | None = None
+        self._tool_context: ToolContext | None = None
+        self._announcements: list[str] = []
+        if toolbox is not None:
+            if toolbox.timers:
+                limits = toolbox.settings
+                self.timers = TimerBoard(
+                    self._timer_fired,
+                    clock=toolbox.timer_clock,
+                    max_timers=limits.max_timers,
+                    max_duration_s=limits.max_timer_s,
+                )
+            self._tool_context = ToolContext(timers=self.timers)
 
     @property
     def state(self) -> State:
@@ -208,6 +244,7 @@ class VoiceSession:
         self._outbox.start()
         self._observer.session_opened()
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
+        timers = None if self.timers is None else asyncio.create_task(self.timers.run(), name=f"timers-{self.id}")
         try:
             self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id))
             while True:
@@ -217,6 +254,8 @@ class VoiceSession:
                 try:
                     if isinstance(item, _TurnItem):
                         self._on_turn_item(item)
+                    elif isinstance(item, _TimerFired):
+                        self._on_timer_fired(item.timer)
                     else:
                         self._pending_client_frames -= 1
                         await self._on_client_frame(item)  # type: ignore[arg-type]
@@ -230,6 +269,9 @@ class VoiceSession:
             self._log.warning("slow_client", reason=str(exc))
         finally:
             reader.cancel()
+            if timers is not None and self.timers is not None:
+                timers.cancel()
+                self.timers.cancel_all()
             await self._abandon()
             await self._outbox.aclose()
             self._observer.session_closed()
@@ -284,6 +326,8 @@ class VoiceSession:
                 self._stop_listening()
             elif isinstance(action, Reset):
                 await self._reset()
+            elif isinstance(action, SetTimeZone) and self._tool_context is not None:
+                self._tool_context.time_zone = action.time_zone
             return
         try:
             pcm = check_audio_frame(frame.data)
@@ -312,7 +356,8 @@ class VoiceSession:
             reason = "interrupted"
         key = next(self._keys)
         turn_ref: list[_Turn] = []
-        utterance = self._engine.listen(list(self.history), lambda event: self._post(turn_ref[0], event))
+        context = TurnContext(tools=self._tool_context)
+        utterance = self._engine.listen(list(self.history), lambda event: self._post(turn_ref[0], event), context)
         self._current = _Turn(key, utterance, self.turn + 1)
         turn_ref.append(self._current)
         self._transition(Trigger.START_LISTENING, reason=reason)
@@ -349,7 +394,7 @@ class VoiceSession:
             return
         heard = turn.playback.heard(played_ms) if turn.playback is not None else ""
         self._cancel_turn()
-        if turn.transcript is None:
+        if turn.transcript is None and not turn.announcement:
             return  # still transcribing: no reply yet, nothing to keep
         self._remember(turn.transcript, heard)
         self._turn_event(turn, Interrupted(heard, played_ms), turn.at_ms())
@@ -407,6 +452,12 @@ class VoiceSession:
                 self._finish(turn)
             else:
                 turn.playback.close()
+        elif isinstance(event, ToolCalled):
+            self._send(ToolCallMessage(turn.number, event.id, event.name, event.arguments, event.source))
+        elif isinstance(event, ToolReturned):
+            self._send(ToolResultMessage(turn.number, event.id, event.name, event.ok, event.text, event.error))
+            if event.name in TIMER_TOOLS:
+                self._send_timers()
         elif isinstance(event, FallbackUsed):
             stage, provider = event.stage.value, event.provider
             self._send(
@@ -430,14 +481,15 @@ class VoiceSession:
                 on_sent=lambda ms: self._post(turn, _PlaybackSent(ms)),
                 on_drained=lambda: self._post(turn, _PlaybackDrained()),
             )
-            self._transition(Trigger.SPEAK)
+            if self.state is State.THINKING:  # an announcement is speaking already
+                self._transition(Trigger.SPEAK)
             self._send(AudioStart(turn.number, sample_rate=segment.sample_rate))
             self._turn_event(turn, AudioStarted(segment.sample_rate), turn.at_ms())
         turn.playback.add(segment.text, segment.pcm)
 
     def _finish(self, turn: _Turn) -> None:
         self._current = None
-        if turn.transcript is not None:
+        if turn.transcript is not None or turn.announcement:
             self._remember(turn.transcript, turn.reply)
         self._turn_event(turn, TurnFinished(turn.timings.rounded()), turn.at_ms())
         self._transition(Trigger.FINISH)
@@ -454,8 +506,40 @@ class VoiceSession:
         level = "warning" if isinstance(event, FallbackUsed | TurnFailed) else "info"
         self._log.turn_event(level, turn.number, event.type, at_ms, fields)
 
-    def _remember(self, user_text: str, assistant_text: str) -> None:
-        self.history.append(Message("user", user_text))
+    # --- timers -----------------------------------------------------------------------------------
+
+    def _timer_fired(self, timer: Timer) -> None:
+        """Called by the timer board's task: hand the timer to the loop."""
+        self._mailbox.put_nowait((_TURN, next(self._sequence), _TimerFired(timer)))
+
+    def _on_timer_fired(self, timer: Timer) -> None:
+        self._log.info("timer_fired", timer=timer.id, duration_s=timer.duration_s)
+        self._send_timers()
+        self._announcements.append(timer_done_announcement(timer))
+        self._announce_next()
+
+    def _announce_next(self) -> None:
+        """Speak the next waiting announcement, if the session is idle (never over the user's turn)."""
+        if self.state is not State.IDLE or not self._announcements:
+            return
+        text = self._announcements.pop(0)
+        turn_ref: list[_Turn] = []
+        utterance = self._engine.announce(text, lambda event: self._post(turn_ref[0], event))
+        self.turn += 1
+        turn = self._current = _Turn(next(self._keys), utterance, self.turn, announcement=True)
+        turn_ref.append(turn)
+        turn.released_at = time.perf_counter()
+        self._transition(Trigger.ANNOUNCE, message=ANNOUNCEMENT_TEXT, reason="timer")
+        turn.task = asyncio.create_task(utterance.respond(turn.released_at), name=f"announce-{self.id}-{turn.number}")
+
+    def _send_timers(self) -> None:
+        if self.timers is not None:
+            now = self.timers.now()
+            self._send(TimersMessage([timer.to_dict(now) for timer in self.timers.running()]))
+
+    def _remember(self, user_text: str | None, assistant_text: str) -> None:
+        if user_text is not None:
+            self.history.append(Message("user", user_text))
         if assistant_text.strip():
             self.history.append(Message("assistant", assistant_text))
         keep = self._settings.session.history_turns * 2
@@ -471,6 +555,8 @@ class VoiceSession:
             raise
         state = self.state
         self._send(Status(state, message or STATUS_TEXT[state], self.turn, reason=reason))
+        if state is State.IDLE:
+            self._announce_next()  # a timer that ended during the turn speaks now
 
     def _log_change(self, change: Change) -> None:
         self._log.info(

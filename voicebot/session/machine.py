@@ -44,6 +44,8 @@ class Trigger(StrEnum):
     """A stage failed; the turn is abandoned."""
     RESET = "reset"
     """The user asked for a new conversation."""
+    ANNOUNCE = "announce"
+    """The assistant speaks on its own, unprompted (a timer ended), from idle."""
 
 
 #: States in which a turn (ASR, LLM, TTS work) is running.
@@ -59,6 +61,7 @@ TRANSITIONS: tuple[tuple[Trigger, tuple[State, ...], State], ...] = (
     (Trigger.FINISH, (State.THINKING, State.SPEAKING), State.IDLE),
     (Trigger.FAIL, tuple(sorted(BUSY_STATES)), State.IDLE),
     (Trigger.RESET, tuple(State), State.IDLE),
+    (Trigger.ANNOUNCE, (State.IDLE,), State.SPEAKING),
 )
 
 

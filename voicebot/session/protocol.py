@@ -7,6 +7,7 @@ frozen dataclasses with a literal ``type`` that serialise to the JSON the page r
 from __future__ import annotations
 
 import json
+import zoneinfo
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -47,7 +48,15 @@ class Reset:
     """Forget the conversation (and interrupt a reply in progress)."""
 
 
-ClientAction = StartListening | StopListening | Reset
+@dataclass(frozen=True)
+class SetTimeZone:
+    """The page's time zone, so "what time is it?" is answered in it (sent when the page connects)."""
+
+    time_zone: str
+    """An IANA name such as ``Europe/Paris``."""
+
+
+ClientAction = StartListening | StopListening | Reset | SetTimeZone
 
 
 def parse_action(text: str) -> ClientAction:
@@ -72,10 +81,25 @@ def parse_action(text: str) -> ClientAction:
         return StopListening()
     if action == "reset":
         return Reset()
+    if action == "set_time_zone":
+        zone = data.get("time_zone")
+        if not isinstance(zone, str) or not _known_zone(zone):
+            raise ProtocolError("invalid_message", '"time_zone" must be an IANA time zone name such as "Europe/Paris".')
+        return SetTimeZone(zone)
     raise ProtocolError(
         "unknown_action",
-        f"Unknown action {action[:40]!r}; expected start_listening, stop_listening or reset.",
+        f"Unknown action {action[:40]!r}; expected start_listening, stop_listening, reset or set_time_zone.",
     )
+
+
+def _known_zone(name: str) -> bool:
+    if not 0 < len(name) <= 64:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 def check_audio_frame(frame: bytes | None) -> bytes:
@@ -179,6 +203,41 @@ class ResponseInterrupted:
 
 
 @dataclass(frozen=True)
+class ToolCallMessage:
+    """The assistant called a tool (the page shows it as a chip in the reply)."""
+
+    turn: int
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    source: str
+    """``intent`` (the sentence templates) or ``model`` (the LLM asked for it)."""
+    type: Literal["tool_call"] = field(default="tool_call", init=False)
+
+
+@dataclass(frozen=True)
+class ToolResultMessage:
+    """A tool call's result."""
+
+    turn: int
+    id: str
+    name: str
+    ok: bool
+    text: str
+    error: str | None = None
+    type: Literal["tool_result"] = field(default="tool_result", init=False)
+
+
+@dataclass(frozen=True)
+class TimersMessage:
+    """The session's running timers (after one is set, cancelled or ends): the page counts them down."""
+
+    timers: list[dict[str, Any]]
+    """Each ``{"id", "label", "duration_s", "remaining_s"}``; ``remaining_s`` as of sending."""
+    type: Literal["timers"] = field(default="timers", init=False)
+
+
+@dataclass(frozen=True)
 class Error:
     """Something went wrong; the session goes on."""
 
@@ -197,6 +256,9 @@ ServerEvent = (
     | AudioStart
     | AudioDone
     | ResponseInterrupted
+    | ToolCallMessage
+    | ToolResultMessage
+    | TimersMessage
     | Error
 )
 

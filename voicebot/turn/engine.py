@@ -12,10 +12,26 @@ one); ``machine.py`` and the session loop do not change for any of them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from voicebot.providers.base import Message
+from voicebot.tools.base import ToolContext
 from voicebot.turn.timing import Emit
+from voicebot.turn.tools import RecordedResults
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """What a turn knows of its session besides the conversation."""
+
+    tools: ToolContext | None = None
+    """The session's tool context (the page's time zone, its timers, the clock); ``None``: no tools."""
+    recorded_tools: RecordedResults | None = None
+    """Replay: answer tool calls with these recorded results instead of running the tools."""
+
+
+NO_CONTEXT = TurnContext()
 
 
 class Utterance(Protocol):
@@ -40,6 +56,11 @@ class Utterance(Protocol):
 class TurnEngine(Protocol):
     """Makes utterances. One engine serves every session of a server."""
 
-    def listen(self, history: Sequence[Message], emit: Emit) -> Utterance:
+    def listen(self, history: Sequence[Message], emit: Emit, context: TurnContext = NO_CONTEXT) -> Utterance:
         """Start hearing an utterance that answers to ``history``; events go to ``emit``."""
+        ...
+
+    def announce(self, text: str, emit: Emit) -> Utterance:
+        """An utterance of the assistant's own, with no user audio: ``respond`` speaks ``text`` (a timer
+        that ended). ``feed`` is never called."""
         ...

@@ -135,6 +135,33 @@ class TurnFailed:
     type: Literal["turn_failed"] = field(default="turn_failed", init=False)
 
 
+@dataclass(frozen=True)
+class ToolCalled:
+    """A tool was called: by the intent layer (``source`` ``intent``) or by the model (``model``)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    source: str
+    type: Literal["tool_call"] = field(default="tool_call", init=False)
+
+
+@dataclass(frozen=True)
+class ToolReturned:
+    """A tool call's result (``ok`` false: it failed or timed out; ``error`` says why)."""
+
+    id: str
+    name: str
+    ok: bool
+    text: str
+    """What the model (or the templated answer) is given."""
+    spoken: str | None = None
+    error: str | None = None
+    elapsed_ms: float | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    type: Literal["tool_result"] = field(default="tool_result", init=False)
+
+
 # --- what the session adds: the turn's playback and its end -----------------------------------------
 
 
@@ -176,6 +203,8 @@ TurnEvent = (
     | SpeechDone
     | FallbackUsed
     | TurnFailed
+    | ToolCalled
+    | ToolReturned
     | AudioStarted
     | Interrupted
     | TurnFinished
@@ -195,6 +224,8 @@ EVENT_TYPES: dict[str, type[TurnEvent]] = {
         SpeechDone,
         FallbackUsed,
         TurnFailed,
+        ToolCalled,
+        ToolReturned,
         AudioStarted,
         Interrupted,
         TurnFinished,
@@ -215,12 +246,12 @@ def event_fields(event: TurnEvent) -> dict[str, Any]:
             continue
         if value is None:
             continue
-        if isinstance(value, float):
+        if isinstance(value, float) and item.name.endswith("_ms"):
             value = round(value, 1)
         elif isinstance(value, tuple):
             value = [list(v) if isinstance(v, tuple) else v for v in value]
-        elif isinstance(value, dict):
-            value = {k: round(v, 1) if isinstance(v, float) else v for k, v in value.items()}
+        elif item.name == "timings":
+            value = {k: round(v, 1) for k, v in value.items()}
         data[item.name] = value
     return data
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
 from voicebot import audio
 from voicebot.errors import Stage, StageError
-from voicebot.providers.base import Message, Stages
+from voicebot.providers.base import TTS, Message, ReplyOptions, Stages
 from voicebot.session.protocol import INPUT_SAMPLE_RATE
 from voicebot.settings import SessionSettings
+from voicebot.tools.builtins import clock_prompt
+from voicebot.tools.intents import IntentMatch
+from voicebot.turn.engine import NO_CONTEXT, TurnContext
 from voicebot.turn.events import (
     FallbackUsed,
     NothingHeard,
@@ -34,8 +37,9 @@ from voicebot.turn.events import (
     TurnFailed,
 )
 from voicebot.turn.recognition import Recognition, start_recognition
-from voicebot.turn.text import SentenceSplitter, clean_for_speech
+from voicebot.turn.text import SentenceSplitter, clean_for_speech, split_sentences
 from voicebot.turn.timing import Emit, StageClock
+from voicebot.turn.tools import Toolbox, TurnTools
 
 S = TypeVar("S")
 
@@ -54,21 +58,72 @@ def _notifying(stage: S, notify: Emit) -> S:
 
 
 class PipelineEngine:
-    """Serves every session of a server with one set of stages."""
+    """Serves every session of a server with one set of stages (and, when tools are on, one toolbox)."""
 
-    def __init__(self, stages: Stages, settings: SessionSettings) -> None:
+    def __init__(self, stages: Stages, settings: SessionSettings, toolbox: Toolbox | None = None) -> None:
         self.stages = stages
         self.settings = settings
+        self.toolbox = toolbox
 
-    def listen(self, history: Sequence[Message], emit: Emit) -> PipelineUtterance:
-        return PipelineUtterance(self.stages, self.settings, history, emit)
+    def listen(self, history: Sequence[Message], emit: Emit, context: TurnContext = NO_CONTEXT) -> PipelineUtterance:
+        return PipelineUtterance(self, history, emit, context)
+
+    def announce(self, text: str, emit: Emit) -> Announcement:
+        return Announcement(_notifying(self.stages.tts, emit), text, emit)
+
+
+class _Speaker:
+    """Synthesises segments in order as they are said, each one whole, in its own task."""
+
+    def __init__(self, tts: TTS, emit: Emit, clock: StageClock) -> None:
+        self._tts = tts
+        self._emit = emit
+        self._clock = clock
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._index = 0
+        self._task = asyncio.create_task(self._run())
+
+    def say(self, text: str) -> None:
+        self._queue.put_nowait(text)
+
+    @property
+    def stopped(self) -> bool:
+        """The speaker ended: all said was synthesised, or synthesis failed (the error comes out of
+        ``finish``)."""
+        return self._task.done()
+
+    async def finish(self) -> None:
+        """Wait until everything said is synthesised; raise the speaker's error, if any."""
+        self._queue.put_nowait(None)
+        await self._task
+
+    def close(self) -> None:
+        """Stop synthesising (the turn ended another way); an error nobody awaited is dropped."""
+        if not self._task.done():
+            self._task.cancel()
+        elif not self._task.cancelled():
+            self._task.exception()
+
+    async def _run(self) -> None:
+        while (segment := await self._queue.get()) is not None:
+            speakable = clean_for_speech(segment)
+            if not speakable:
+                continue
+            try:
+                chunks = [chunk async for chunk in self._clock.stream(Stage.TTS, self._tts.synthesize(speakable))]
+            except Exception as exc:
+                raise StageError(Stage.TTS, f"Speech synthesis failed: {exc}") from exc
+            self._emit(SegmentAudio(self._index, segment, b"".join(chunks), self._tts.sample_rate))
+            self._index += 1
 
 
 class PipelineUtterance:
     """One utterance and its reply."""
 
-    def __init__(self, stages: Stages, settings: SessionSettings, history: Sequence[Message], emit: Emit) -> None:
-        self._settings = settings
+    def __init__(self, engine: PipelineEngine, history: Sequence[Message], emit: Emit, context: TurnContext) -> None:
+        self._settings = engine.settings
+        self._toolbox = engine.toolbox
+        self._context = context
         self._history = list(history)
         self._emit = emit
         seen: set[tuple[Stage, str]] = set()
@@ -78,6 +133,7 @@ class PipelineUtterance:
                 seen.add((event.stage, event.provider))
                 emit(event)
 
+        stages = engine.stages
         self._asr = _notifying(stages.asr, notify)
         self._llm = _notifying(stages.llm, notify)
         self._tts = _notifying(stages.tts, notify)
@@ -93,19 +149,36 @@ class PipelineUtterance:
 
     async def respond(self, started: float) -> None:
         clock = StageClock(self._emit, started)
+        speaker: _Speaker | None = None
         try:
             transcript = await self._transcribe(clock)
             if transcript is None:
                 return
             self._emit(Transcribed(transcript))
-            history = [*self._history, Message("user", transcript)]
-            if self._settings.streaming:
-                await self._reply_streaming(clock, history)
+            speaker = _Speaker(self._tts, self._emit, clock)
+            tools = self._turn_tools(speaker.say)
+            match = tools.match(transcript) if tools is not None else None
+            if tools is not None and match is not None:
+                await self._answer(tools, match, speaker)
             else:
-                await self._reply_naive(clock, history)
+                history = [*self._history, Message("user", transcript)]
+                note = clock_prompt(self._context.tools) if self._context.tools is not None else ""
+                options = ReplyOptions(system_note=note, tools=tools)
+                if self._settings.streaming:
+                    await self._reply_streaming(clock, history, options, speaker)
+                else:
+                    await self._reply_naive(clock, history, options, speaker)
             self._emit(SpeechDone())
         except StageError as exc:
             self._emit(TurnFailed(exc.code, exc.message, exc.stage))
+        finally:
+            if speaker is not None:
+                speaker.close()
+
+    def _turn_tools(self, say: Callable[[str], None]) -> TurnTools | None:
+        if self._toolbox is None or self._context.tools is None or not len(self._toolbox.registry):
+            return None
+        return TurnTools(self._toolbox, self._context.tools, self._emit, say, self._context.recorded_tools)
 
     async def _transcribe(self, clock: StageClock) -> str | None:
         pcm = bytes(self._pcm)
@@ -125,58 +198,80 @@ class PipelineUtterance:
             return None
         return text
 
-    async def _llm_pieces(self, clock: StageClock, history: Sequence[Message]) -> AsyncIterator[str]:
+    async def _answer(self, tools: TurnTools, match: IntentMatch, speaker: _Speaker) -> None:
+        """The intent layer's answer: the tool's result in a templated sentence, no model involved."""
+        spoken = await tools.answer(match)
+        self._emit(ReplyPiece(spoken))
+        self._emit(ReplyDone(spoken))
+        for segment in split_sentences(spoken):
+            speaker.say(segment)
+        await speaker.finish()
+
+    async def _llm_pieces(
+        self, clock: StageClock, history: Sequence[Message], options: ReplyOptions
+    ) -> AsyncIterator[str]:
         try:
-            async for piece in clock.stream(Stage.LLM, self._llm.stream_reply(history)):
+            async for piece in clock.stream(Stage.LLM, self._llm.stream_reply(history, options)):
                 yield piece
         except Exception as exc:
             raise StageError(Stage.LLM, f"The language model failed: {exc}") from exc
 
-    async def _reply_streaming(self, clock: StageClock, history: Sequence[Message]) -> None:
-        segments: asyncio.Queue[str | None] = asyncio.Queue()
-        speaker = asyncio.create_task(self._speak(clock, segments))
+    async def _reply_streaming(
+        self, clock: StageClock, history: Sequence[Message], options: ReplyOptions, speaker: _Speaker
+    ) -> None:
         splitter = SentenceSplitter()
         pieces: list[str] = []
-        try:
-            async for piece in self._llm_pieces(clock, history):
-                pieces.append(piece)
-                self._emit(ReplyPiece(piece))
-                for segment in splitter.feed(piece):
-                    segments.put_nowait(segment)
-                if speaker.done():  # TTS failed: stop the model too
-                    break
-            for segment in splitter.flush():
-                segments.put_nowait(segment)
-            segments.put_nowait(None)
-            if not speaker.done():
-                self._emit(ReplyDone("".join(pieces)))
-            await speaker
-        finally:
-            if not speaker.done():
-                speaker.cancel()
+        async for piece in self._llm_pieces(clock, history, options):
+            pieces.append(piece)
+            self._emit(ReplyPiece(piece))
+            for segment in splitter.feed(piece):
+                speaker.say(segment)
+            if speaker.stopped:  # TTS failed: stop the model too, and report the TTS error
+                break
+        for segment in splitter.flush():
+            speaker.say(segment)
+        if not speaker.stopped:
+            self._emit(ReplyDone("".join(pieces)))
+        await speaker.finish()
 
-    async def _reply_naive(self, clock: StageClock, history: Sequence[Message]) -> None:
+    async def _reply_naive(
+        self, clock: StageClock, history: Sequence[Message], options: ReplyOptions, speaker: _Speaker
+    ) -> None:
         pieces: list[str] = []
-        async for piece in self._llm_pieces(clock, history):
+        async for piece in self._llm_pieces(clock, history, options):
             pieces.append(piece)
             self._emit(ReplyPiece(piece))
         reply = "".join(pieces)
         self._emit(ReplyDone(reply))
-        segments: asyncio.Queue[str | None] = asyncio.Queue()
-        segments.put_nowait(reply)
-        segments.put_nowait(None)
-        await self._speak(clock, segments)
+        speaker.say(reply)
+        await speaker.finish()
 
-    async def _speak(self, clock: StageClock, segments: asyncio.Queue[str | None]) -> None:
-        """Synthesise segments in order as they arrive; emit each one whole."""
-        index = 0
-        while (segment := await segments.get()) is not None:
-            speakable = clean_for_speech(segment)
-            if not speakable:
-                continue
-            try:
-                chunks = [chunk async for chunk in clock.stream(Stage.TTS, self._tts.synthesize(speakable))]
-            except Exception as exc:
-                raise StageError(Stage.TTS, f"Speech synthesis failed: {exc}") from exc
-            self._emit(SegmentAudio(index, segment, b"".join(chunks), self._tts.sample_rate))
-            index += 1
+
+class Announcement:
+    """The assistant speaking on its own (a timer that ended): no user audio, no model."""
+
+    def __init__(self, tts: TTS, text: str, emit: Emit) -> None:
+        self._tts = tts
+        self._text = text
+        self._emit = emit
+
+    def feed(self, pcm: bytes) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+    async def respond(self, started: float) -> None:
+        clock = StageClock(self._emit, started)
+        speaker = _Speaker(self._tts, self._emit, clock)
+        try:
+            self._emit(ReplyPiece(self._text))
+            self._emit(ReplyDone(self._text))
+            for segment in split_sentences(self._text):
+                speaker.say(segment)
+            await speaker.finish()
+            self._emit(SpeechDone())
+        except StageError as exc:
+            self._emit(TurnFailed(exc.code, exc.message, exc.stage))
+        finally:
+            speaker.close()
