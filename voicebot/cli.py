@@ -30,7 +30,12 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     check_keys(settings)  # a missing API key stops start-up at once, before any model loads
     configure_logging(settings.logging)
-    print(f"voicebot: serving on http://{settings.server.host}:{settings.server.port}", file=sys.stderr)
+    workers = f" with {args.workers} workers" if args.workers > 1 else ""
+    print(f"voicebot: serving on http://{settings.server.host}:{settings.server.port}{workers}", file=sys.stderr)
+    if args.workers > 1:
+        from voicebot.server.workers import serve_workers
+
+        return serve_workers(settings, args.workers)
     asyncio.run(serve(create_app(settings), settings))
     return 0
 
@@ -62,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the server")
     common(serve)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, each with its own copy of the models (default 1; see README, Scaling)",
+    )
     serve.set_defaults(func=_serve)
 
     bench = commands.add_parser("bench", help="measure release-to-first-audio, streaming vs. naive")

@@ -129,7 +129,13 @@ class OpenAIAuth(ProviderOptions):
     base_url: str = "https://api.openai.com/v1"
     """The API root, ending in /v1: OpenAI, or a vLLM, Ollama, LM Studio or llama.cpp server."""
     api_key_env: str | None = "OPENAI_API_KEY"
-    """Environment variable holding the API key; null for servers that need no key."""
+    """Environment variable holding the API key; null (or empty: ``VOICEBOT_…__API_KEY_ENV=``) for servers
+    that need no key."""
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _empty_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
 
 class FasterWhisperSettings(ProviderOptions):

@@ -1,4 +1,4 @@
-"""The Quart application: the page, ``/health`` and the ``/ws/voice`` WebSocket.
+"""The Quart application: the page, ``/health``, ``/metrics`` and the ``/ws/voice`` WebSocket.
 
 Models are loaded once per process, before the server accepts connections (``before_serving``), and
 shared by every session. Tests may pass ready-made ``stages`` (for example fakes for fault injection).
@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from quart import Quart, render_template, websocket
+from quart import Quart, Response, render_template, websocket
 
 from voicebot.providers.base import Stages
 from voicebot.providers.health import HealthMonitor
 from voicebot.providers.registry import load_stages
+from voicebot.server.metrics import CONTENT_TYPE, Metrics
 from voicebot.session.loop import VoiceSession
 from voicebot.settings import Settings
 from voicebot.turn.engine import TurnEngine
@@ -36,6 +37,7 @@ class Runtime:
     toolbox: Toolbox | None = None
     sessions: dict[str, VoiceSession] = field(default_factory=dict)
     health: HealthMonitor | None = None
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class QuartTransport:
@@ -80,6 +82,7 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
             if settings.tools.mcp_servers:
                 await mcp.start(runtime.toolbox.registry)
         runtime.engine = PipelineEngine(runtime.stages, settings.session, runtime.toolbox)
+        runtime.metrics.models_ready(runtime.stages.describe())
         log.info("models_ready", **{k: f"{v['provider']}:{v['model']}" for k, v in runtime.stages.describe().items()})
 
     @app.after_serving
@@ -105,9 +108,14 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
             "providers": report["providers"],
         }, 200
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(runtime.metrics.exposition(), content_type=CONTENT_TYPE)
+
     @app.websocket("/ws/voice")
     async def voice() -> None:
         if runtime.stages is None or runtime.engine is None:
+            runtime.metrics.connection_refused("starting")
             await websocket.close(1013, "models are still loading")
             return
         # The session logs the connection (session_started / session_ended) with these, and records them.
@@ -119,6 +127,7 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
             client=client,
             providers=runtime.stages.describe(),
             toolbox=runtime.toolbox,
+            observer=runtime.metrics,
         )
         runtime.sessions[session.id] = session
         try:

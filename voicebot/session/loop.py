@@ -31,6 +31,7 @@ from voicebot.logs import SessionLog, redact_text
 from voicebot.providers.base import Message
 from voicebot.recording import writer as recording
 from voicebot.session.machine import Change, IllegalTransition, SessionMachine, State, Trigger
+from voicebot.session.observer import NoObserver, SessionObserver
 from voicebot.session.outbox import Outbox, OutboxFull
 from voicebot.session.protocol import (
     INPUT_SAMPLE_RATE,
@@ -196,10 +197,11 @@ class VoiceSession:
         client: dict[str, str] | None = None,
         providers: dict[str, dict[str, str]] | None = None,
         toolbox: Toolbox | None = None,
+        observer: SessionObserver | None = None,
     ) -> None:
         """``client``: who connected (``client`` address, ``user_agent``), for the log and the recording;
         ``providers``: each stage's provider and model, for the recording; ``toolbox``: the server's
-        tools (``None``: no tools, no timers)."""
+        tools (``None``: no tools, no timers); ``observer``: who counts what happens (the server's metrics)."""
         self.id = session_id or uuid.uuid4().hex[:16]
         self.history: list[Message] = []
         self.turn = 0
@@ -210,6 +212,7 @@ class VoiceSession:
         self._settings = settings
         self._client = client or {}
         self._providers = providers or {}
+        self._observer = observer or NoObserver()
         self._recorder = recording.make_recorder(settings.recording, self.id)
         self._log = SessionLog(self.id, lambda: {"turn": self.turn, "state": self.state.value}, self._recorder)
         self._mailbox: asyncio.PriorityQueue[tuple[int, int, object]] = asyncio.PriorityQueue()
@@ -252,6 +255,7 @@ class VoiceSession:
         self._recorder.start(self._settings, self._providers, self._client)
         self._log.info("session_started", **self._client)
         self._outbox.start()
+        self._observer.session_opened()
         reader = asyncio.create_task(self._read_client(), name=f"read-{self.id}")
         timers = None if self.timers is None else asyncio.create_task(self.timers.run(), name=f"timers-{self.id}")
         try:
@@ -283,6 +287,7 @@ class VoiceSession:
                 self.timers.cancel_all()
             await self._abandon()
             await self._outbox.aclose()
+            self._observer.session_closed()
             self._log.info("session_ended", dropped_audio_frames=self.dropped_audio_frames)
             try:
                 await self._recorder.close()
@@ -295,6 +300,7 @@ class VoiceSession:
                 frame = await self._transport.receive()
                 if not isinstance(frame, str) and self._pending_client_frames >= MAX_PENDING_CLIENT_FRAMES:
                     self.dropped_audio_frames += 1
+                    self._observer.audio_dropped()
                     continue
                 self._pending_client_frames += 1
                 self._mailbox.put_nowait((_CLIENT, next(self._sequence), _Frame(frame)))
@@ -350,6 +356,7 @@ class VoiceSession:
         turn = self._current
         if self.state is not State.LISTENING or turn is None:
             self.dropped_audio_frames += 1
+            self._observer.audio_dropped()
             return
         self._take_audio(turn, pcm, frame.at)
         if turn.pcm_bytes >= self._max_utterance_bytes:
@@ -366,6 +373,7 @@ class VoiceSession:
             return
         reason = None
         if self.machine.busy:
+            self._observer.barge_in()
             self._interrupt(played_ms)
             reason = "interrupted"
         if self._listener is not None:
@@ -586,9 +594,10 @@ class VoiceSession:
         self._transition(Trigger.FINISH)
 
     def _turn_event(self, turn: _Turn, event: TurnEvent, at_ms: float | None) -> None:
-        """The one place a turn event is logged, recorded and counted in the turn's timings."""
+        """The one place a turn event is logged, recorded, counted in the turn's timings and observed."""
         if at_ms is not None:
             turn.timings.add(event, at_ms)
+        self._observer.turn_event(event, at_ms)
         fields = event_fields(event)
         fields.pop("type")
         if isinstance(event, PartialTranscript | ReplyPiece):
@@ -661,6 +670,7 @@ class VoiceSession:
             # Provider errors can quote a request, key included: the page gets no secrets either.
             event = replace(event, message=redact_text(event.message))
             self._log.info("error_sent", code=event.code)
+            self._observer.error_sent(event.code)
         text = encode_event(event)
         self._recorder.server_event(event, text)
         self._outbox.put(text)
