@@ -41,9 +41,20 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from voicebot.bench import run_bench
+    from voicebot.bench.run import BenchOptions, run_bench
 
-    return run_bench(_settings(args), args.config, utterances=args.utterances, rounds=args.rounds)
+    options = BenchOptions(
+        utterances=args.utterances,
+        wav=args.wav,
+        testset=args.testset,
+        sessions=args.sessions,
+        rounds=args.rounds,
+        naive=not args.no_naive,
+        long=not args.no_long,
+        hands_free=args.hands_free,
+        json=args.json,
+    )
+    return run_bench(_settings(args), args.config, options)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -77,8 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure release-to-first-audio, streaming vs. naive")
     common(bench)
-    bench.add_argument("--utterances", type=int, default=5, help="different questions to ask")
-    bench.add_argument("--rounds", type=int, default=1, help="times to ask each question per mode")
+    bench.add_argument("--utterances", type=int, default=5, help="different built-in questions to ask")
+    bench.add_argument("--wav", type=Path, default=None, help="a folder of 16 kHz WAV files (.txt beside each) to say")
+    bench.add_argument("--testset", action="store_true", help="say the generated test set (64 utterances, 8 voices)")
+    bench.add_argument("--sessions", type=int, default=1, help="also measure this many sessions talking at once")
+    bench.add_argument("--rounds", type=int, default=1, help="times to say each utterance per mode")
+    bench.add_argument("--no-naive", action="store_true", help="skip the naive (non-streaming) server")
+    bench.add_argument("--no-long", action="store_true", help="skip the long-reply requests")
+    bench.add_argument("--hands-free", action="store_true", help="measure the hands-free mode instead")
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.set_defaults(func=_bench)
 
     replay = commands.add_parser(

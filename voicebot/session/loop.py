@@ -36,9 +36,9 @@ from voicebot.session.outbox import Outbox, OutboxFull
 from voicebot.session.protocol import (
     INPUT_SAMPLE_RATE,
     AudioDone,
-    Metrics,
     AudioStart,
     Error,
+    Metrics,
     Mode,
     PartialTranscriptMessage,
     ProtocolError,

@@ -1,0 +1,128 @@
+"""``voicebot bench``: the command. It starts the servers it measures as separate processes, makes the
+utterances, lets sessions talk, and prints the table (or JSON).
+
+Sets measured, each against the same utterances in the same run (so machine noise hits them alike):
+
+- ``streaming``: the server as configured;
+- ``naive`` (unless ``--no-naive``): the same server with ``session.streaming: false`` (the whole
+  reply is written before any of it is spoken): what streaming gains;
+- ``long``: requests whose replies are long ("Tell me a story…"), streaming and naive;
+- with ``--sessions N``: N sessions talking at once to the streaming server, with ``/health``
+  polled meanwhile.
+
+``--hands-free`` measures the hands-free mode instead (see :mod:`voicebot.bench.handsfree`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from voicebot.bench.report import summarize, table
+from voicebot.bench.servers import ServerProcess, server_process
+from voicebot.bench.speech import LONG_REQUESTS, QUESTIONS, Utterance, spoken, wav_folder
+from voicebot.bench.talk import HealthProbe, TurnSample, talk, talk_together
+from voicebot.providers.registry import build_tts
+from voicebot.settings import Settings
+
+#: Where ``--testset`` keeps the generated test set (made once, reused while its recipe holds).
+TESTSET_DIR = Path(".cache") / "voicebot-testset"
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    utterances: int = 5
+    """How many of the built-in questions to ask (ignored with ``wav``)."""
+    wav: Path | None = None
+    """A folder of 16 kHz WAV files (``.txt`` transcripts beside them) to say instead."""
+    testset: bool = False
+    """Say the generated test set (several voices, rates and noises; see ``voicebot.testset``)."""
+    sessions: int = 1
+    rounds: int = 1
+    naive: bool = True
+    long: bool = True
+    hands_free: bool = False
+    json: bool = False
+
+
+def _utterances(settings: Settings, options: BenchOptions) -> tuple[list[Utterance], list[Utterance]]:
+    if options.wav is not None:
+        questions = wav_folder(options.wav)
+    elif options.testset:
+        from voicebot import testset
+
+        testset.generate(TESTSET_DIR)
+        questions = wav_folder(TESTSET_DIR)
+    else:
+        questions = []
+    tts = build_tts(settings)
+    if not questions:
+        texts = [QUESTIONS[index % len(QUESTIONS)] for index in range(options.utterances)]
+        questions = asyncio.run(spoken(tts, texts))
+    long = asyncio.run(spoken(tts, list(LONG_REQUESTS))) if options.long else []
+    return questions * options.rounds, long * options.rounds
+
+
+async def _measure(url: str, utterances: list[Utterance]) -> list[TurnSample]:
+    return await talk(url, utterances)
+
+
+async def _together(
+    server: ServerProcess, utterances: list[Utterance], sessions: int
+) -> tuple[list[TurnSample], HealthProbe]:
+    probe = HealthProbe(f"{server.http_url}/health")
+    polling = asyncio.create_task(probe.run())
+    try:
+        samples = await talk_together(server.ws_url, utterances, sessions)
+    finally:
+        polling.cancel()
+    return samples, probe
+
+
+def run_bench(settings: Settings, config: Path | None, options: BenchOptions) -> int:
+    """Run the benchmark and print the report; exit code 1 if a set produced no audio at all."""
+    if options.hands_free:
+        from voicebot.bench.handsfree import run_hands_free
+
+        return run_hands_free(settings, config, options)
+    questions, long = _utterances(settings, options)
+    print(f"voicebot bench: {len(questions)} utterances, {len(long)} long requests", file=sys.stderr)
+    results: dict[str, dict[str, Any]] = {}
+    samples: dict[str, list[TurnSample]] = {}
+    modes = {"streaming": "true", **({"naive": "false"} if options.naive else {})}
+    for mode, streaming_setting in modes.items():
+        with server_process(config, {"VOICEBOT_SESSION__STREAMING": streaming_setting}) as server:
+            samples[mode] = asyncio.run(_measure(server.ws_url, questions))
+            results[mode] = summarize(samples[mode])
+            if long:
+                samples[f"long {mode}"] = asyncio.run(_measure(server.ws_url, long))
+                results[f"long {mode}"] = summarize(samples[f"long {mode}"])
+            if mode == "streaming" and options.sessions > 1:
+                together, probe = asyncio.run(_together(server, questions, options.sessions))
+                name = f"{options.sessions} sessions at once"
+                samples[name] = together
+                results[name] = {**summarize(together), "health_p99_ms": probe.p99()}
+            results[mode]["rss_mb"] = server.rss_mb()
+    ratios = {}
+    for prefix in ("", "long "):
+        streaming, naive = results.get(f"{prefix}streaming"), results.get(f"{prefix}naive")
+        if streaming and naive and streaming["first_audio_ms"] and naive["first_audio_ms"]:
+            ratios[f"{prefix}naive/streaming"] = (
+                naive["first_audio_ms"]["median"] / streaming["first_audio_ms"]["median"]
+            )
+    if options.json:
+        report = {
+            "results": results,
+            "ratios": ratios,
+            "turns": {k: [asdict(s) for s in v] for k, v in samples.items()},
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print(table(results))
+        for name, ratio in ratios.items():
+            print(f"{name} (medians of first audio): {ratio:.2f}x")
+    return 0 if all(summary["first_audio_ms"] for summary in results.values()) else 1
