@@ -112,3 +112,37 @@ def test_heard_text_keeps_what_was_played(played_ms: float, heard: str) -> None:
 
 def test_heard_text_of_nothing() -> None:
     assert heard_text([], 5000) == ""
+
+
+def first_segments(text: str, words: int, size: int = 1) -> list[str]:
+    splitter = SentenceSplitter(first_segment_words=words)
+    out: list[str] = []
+    for start in range(0, len(text), size):
+        out += splitter.feed(text[start : start + size])
+    return out + list(splitter.flush())
+
+
+def test_the_first_segment_is_capped_at_a_few_words_then_sentences_come_whole() -> None:
+    text = "Paris is the capital of France. It has about two million people!"
+    assert first_segments(text, 4) == ["Paris is the capital", "of France.", "It has about two million people!"]
+    assert first_segments(text, 0) == ["Paris is the capital of France.", "It has about two million people!"]
+
+
+def test_the_first_segment_does_not_end_on_a_glue_word() -> None:
+    # The 4th word is "of": the segment goes on to the next word that can end a phrase.
+    assert first_segments("The capital of the United States is Washington.", 3) == [
+        "The capital of the United",
+        "States is Washington.",
+    ]
+
+
+def test_a_shorter_sentence_or_clause_still_ends_the_first_segment_first() -> None:
+    assert first_segments("Sure! Here is a long story about a dragon.", 4)[0] == "Sure!"
+    assert first_segments("Once upon a time, there lived a dragon.", 6)[0] == "Once upon a time,"
+
+
+def test_a_word_is_not_cut_while_it_may_still_grow() -> None:
+    splitter = SentenceSplitter(first_segment_words=2)
+    assert list(splitter.feed("Hello wonder")) == []
+    assert list(splitter.feed("ful")) == []
+    assert list(splitter.feed(" world")) == ["Hello wonderful"]

@@ -59,6 +59,10 @@ class SessionSettings(_Section):
     streaming: bool = True
     """Speak each sentence as soon as it is written (true), or wait for the whole reply (false,
     only useful to measure what streaming gains)."""
+    first_segment_words: int = Field(4, ge=0, le=50)
+    """The first spoken segment of a reply ends after this many words at the latest (at a word that
+    is not "the", "of", "and"…), so speech starts while the model is still writing its first sentence.
+    0 waits for the first sentence or clause."""
     audio_frame_ms: int = Field(100, ge=10, le=1000)
     """Length of each binary audio frame of the reply sent to the page."""
     audio_lead_ms: int = Field(1000, ge=0, le=60_000)

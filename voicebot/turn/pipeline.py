@@ -219,7 +219,7 @@ class PipelineUtterance:
     async def _reply_streaming(
         self, clock: StageClock, history: Sequence[Message], options: ReplyOptions, speaker: _Speaker
     ) -> None:
-        splitter = SentenceSplitter()
+        splitter = SentenceSplitter(first_segment_words=self._settings.first_segment_words)
         pieces: list[str] = []
         async for piece in self._llm_pieces(clock, history, options):
             pieces.append(piece)

@@ -85,15 +85,19 @@ class SentenceSplitter:
 
     A segment ends at a sentence end (``.``, ``!``, ``?`` followed by white space) or a line break.
     To get the first sound out sooner, the *first* segment of a reply may also end at a clause
-    boundary (comma, semicolon, colon, dash) once it holds ``first_clause_words`` words. Any segment
-    longer than ``max_chars`` is cut at its last clause boundary or space, so a run-on sentence does
-    not hold the voice back.
+    boundary (comma, semicolon, colon, dash) once it holds ``first_clause_words`` words, and with
+    ``first_segment_words`` it ends after that many words at the latest, at the first word that is
+    not a small glue word ("the", "of", "and"…): a long first sentence would otherwise keep the user
+    waiting while the model writes it, and the rest follows while the first words are spoken. Any
+    segment longer than ``max_chars`` is cut at its last clause boundary or space, so a run-on
+    sentence does not hold the voice back.
     """
 
-    def __init__(self, first_clause_words: int = 4, max_chars: int = 220) -> None:
+    def __init__(self, first_clause_words: int = 4, max_chars: int = 220, first_segment_words: int = 0) -> None:
         self._buffer = ""
         self._emitted = 0
         self._first_clause_words = first_clause_words
+        self._first_segment_words = first_segment_words
         self._max_chars = max_chars
 
     def feed(self, piece: str) -> Iterator[str]:
@@ -128,6 +132,8 @@ class SentenceSplitter:
                 if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
                     cuts.append(match.end())
                     break
+            if self._first_segment_words and (cut := self._first_words_cut()) is not None:
+                cuts.append(cut)
         if cuts:
             return min(cuts)
         if len(self._buffer) > self._max_chars:
@@ -136,6 +142,70 @@ class SentenceSplitter:
             space = head.rfind(" ")
             return clause if clause > 0 else (space if space > 0 else self._max_chars)
         return None
+
+    def _first_words_cut(self) -> int | None:
+        """The end of the first segment by word count: after word ``first_segment_words`` or the first
+        complete word past it that is not glue; ``None`` until such a word is complete."""
+        for count, match in enumerate(_WORD.finditer(self._buffer), start=1):
+            if match.end() == len(self._buffer):
+                return None  # the word may still grow
+            word = match.group().lower().strip("\"'()[],;:")
+            if count >= self._first_segment_words and word not in _GLUE_WORDS:
+                return match.end()
+        return None
+
+
+#: Words a first segment should not end on: it would leave the voice hanging mid-phrase.
+_GLUE_WORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "to",
+        "and",
+        "or",
+        "but",
+        "in",
+        "on",
+        "at",
+        "for",
+        "with",
+        "from",
+        "by",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "my",
+        "your",
+        "his",
+        "her",
+        "its",
+        "our",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "i",
+        "you",
+        "we",
+        "they",
+        "he",
+        "she",
+        "not",
+        "no",
+        "so",
+        "if",
+        "than",
+        "then",
+    ]
+)
+_WORD = re.compile(r"\S+")
 
 
 def split_sentences(text: str) -> list[str]:
