@@ -6,10 +6,12 @@ manual clock: nothing really waits), and a tool that fails costs only its call."
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -336,3 +338,43 @@ async def test_a_timer_that_ends_while_the_user_speaks_waits_for_the_turn_to_end
         announcement = await client.collect_turn()
     assert turn.transcript == "Tell me something." and turn.states[-1] == "idle"
     assert announcement.states == ["speaking", "idle"] and announcement.reply == "Your 10 second timer is done."
+
+
+# --- replay ------------------------------------------------------------------------------------------
+
+
+async def test_tool_calls_are_recorded_and_replayed_with_the_recorded_results(
+    default_settings: Settings, tmp_path: Path
+) -> None:
+    from tests.conftest import only_folder, recording_settings, sessions_ended
+    from voicebot.recording.reader import load_recording
+    from voicebot.recording.replay import run_replay
+
+    settings = recording_settings(default_settings, tmp_path)
+    stages = Stages(asr=FakeASR(text="What is twelve times seven?"), llm=FakeLLM(), tts=FakeTTS())
+    async with local_server(settings, stages) as server:
+        client = await VoiceClient.connect(server.ws_url)
+        turn = await client.utterance(SPEECH)
+        await client.close()
+        await sessions_ended(server)
+    assert turn.reply == "12 times 7 is 84."
+    (recorded,) = load_recording(only_folder(tmp_path)).turns
+    (tool,) = recorded.tools
+    assert (tool["id"], tool["name"], tool["ok"]) == ("intent_1", "calculator", True)
+    assert "84" in recorded.tools[0]["text"]
+
+    for recorded_tools in (False, True):
+        out = io.StringIO()
+        code = await asyncio.to_thread(
+            run_replay,
+            settings,
+            str(only_folder(tmp_path)),
+            json_output=True,
+            stages=stages,
+            out=out,
+            recorded_tools=recorded_tools,
+        )
+        assert code == 0
+        (replayed,) = json.loads(out.getvalue())["turns"]
+        assert replayed["now"]["reply"] == replayed["then"]["reply"] == "12 times 7 is 84."
+        assert replayed["now"]["tools"] == replayed["then"]["tools"]

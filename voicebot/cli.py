@@ -64,7 +64,14 @@ def _replay(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     # Replay's own report goes to stdout; the sessions it runs log only warnings, to stderr.
     configure_logging(settings.logging.model_copy(update={"level": "warning"}))
-    return run_replay(settings, args.session, json_output=args.json, messages=args.messages, html=args.html)
+    return run_replay(
+        settings,
+        args.session,
+        json_output=args.json,
+        messages=args.messages,
+        html=args.html,
+        recorded_tools=args.recorded_tools,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-send the recorded client messages (actions, audio, barge-ins with their timing) to a fresh session",
     )
     replay.add_argument("--html", type=Path, default=None, metavar="OUT.html", help="also write the timeline page")
+    replay.add_argument(
+        "--recorded-tools",
+        action="store_true",
+        help="answer tool calls with the results recorded then instead of running the tools again (deterministic)",
+    )
     replay.set_defaults(func=_replay)
     return parser
 

@@ -17,20 +17,27 @@ Two modes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from voicebot.client import VoiceClient
 from voicebot.providers.base import Stages
 from voicebot.recording.reader import RecordedTurn, Recording, RecordingError, find_recording, load_recording
+from voicebot.session.protocol import ProtocolError, SetTimeZone, parse_action
 from voicebot.settings import Settings
+from voicebot.tools.base import ToolContext
+from voicebot.tools.timers import TimerBoard
+from voicebot.turn.engine import NO_CONTEXT, TurnContext
 from voicebot.turn.outcome import TurnOutcome
 from voicebot.turn.pipeline import PipelineEngine
+from voicebot.turn.tools import RecordedResults, Toolbox
 
 JSON = dict[str, Any]
 
@@ -55,15 +62,35 @@ def _then(turn: RecordedTurn) -> JSON:
         "played_ms": turn.played_ms,
         "error": turn.error,
         "timings": {k: round(v) for k, v in turn.timings.items()},
+        "tools": [{"name": tool["name"], "ok": tool["ok"], "text": tool["text"]} for tool in turn.tools],
     }
 
 
-async def run_turn_again(stages: Stages, settings: Settings, turn: RecordedTurn) -> tuple[JSON, list[JSON]]:
+def turn_context(recording: Recording, turn: RecordedTurn, recorded_tools: bool) -> TurnContext:
+    """The tools' view of the turn as it was then: the page's time zone and the turn's own moment (so
+    "what time is it?" and the clock in the system prompt are what they were), with the recorded tool
+    results when asked (``--recorded-tools``), or the tools run again."""
+    then = datetime.fromisoformat(str(recording.meta["started_at"])) + timedelta(seconds=turn.t)
+    zone = None
+    for line in recording.lines:
+        if line["kind"] == "client" and line["t"] <= turn.t:
+            with contextlib.suppress(ProtocolError):
+                action = parse_action(str(line.get("text", "")))
+                if isinstance(action, SetTimeZone):
+                    zone = action.time_zone
+    tools = ToolContext(time_zone=zone, clock=lambda: then, timers=TimerBoard())
+    return TurnContext(tools=tools, recorded_tools=RecordedResults(turn.tools) if recorded_tools else None)
+
+
+async def run_turn_again(
+    stages: Stages, settings: Settings, turn: RecordedTurn, context: TurnContext = NO_CONTEXT
+) -> tuple[JSON, list[JSON]]:
     """Run one recorded turn's audio through the pipeline now; return what it produced and its stage marks."""
     now = TurnOutcome()
     started = time.perf_counter()
-    utterance = PipelineEngine(stages, settings.session).listen(
-        turn.history, lambda event: now.add(event, (time.perf_counter() - started) * 1000)
+    toolbox = Toolbox.from_settings(settings.tools) if settings.tools.enabled else None
+    utterance = PipelineEngine(stages, settings.session, toolbox).listen(
+        turn.history, lambda event: now.add(event, (time.perf_counter() - started) * 1000), context
     )
     utterance.feed(turn.user_pcm())
     started = time.perf_counter()  # the turn starts when the user "releases the button"
@@ -77,6 +104,7 @@ async def run_turn_again(stages: Stages, settings: Settings, turn: RecordedTurn)
         "reply": now.reply,
         "error": now.error,
         "timings": {k: round(v) for k, v in now.timings.items()},
+        "tools": [{"name": tool["name"], "ok": tool["ok"], "text": tool["text"]} for tool in now.tools],
     }
     return result, now.marks
 
@@ -89,11 +117,14 @@ def _same(then: str | None, now: str | None) -> bool | None:
     return " ".join(then.split()).casefold() == " ".join(now.split()).casefold()
 
 
-async def replay_pipeline(recording: Recording, settings: Settings, stages: Stages) -> JSON:
+async def replay_pipeline(
+    recording: Recording, settings: Settings, stages: Stages, recorded_tools: bool = False
+) -> JSON:
     """Pipeline mode: every recorded turn's audio through the current providers."""
     turns: list[JSON] = []
     for turn in recording.turns:
-        now, marks = await run_turn_again(stages, settings, turn)
+        context = turn_context(recording, turn, recorded_tools)
+        now, marks = await run_turn_again(stages, settings, turn, context)
         then = _then(turn)
         turns.append(
             {
@@ -431,6 +462,7 @@ def run_replay(
     *,
     json_output: bool = False,
     messages: bool = False,
+    recorded_tools: bool = False,
     html: Path | None = None,
     stages: Stages | None = None,
     out: TextIO | None = None,
@@ -452,7 +484,7 @@ def run_replay(
     if messages:
         report = asyncio.run(replay_messages(recording, settings, stages))
     else:
-        report = asyncio.run(replay_pipeline(recording, settings, stages))
+        report = asyncio.run(replay_pipeline(recording, settings, stages, recorded_tools))
     if html is not None:
         from voicebot.recording.timeline import render_timeline
 

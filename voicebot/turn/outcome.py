@@ -12,6 +12,7 @@ from voicebot.turn.events import (
     ReplyDone,
     StageEnded,
     StageStarted,
+    ToolReturned,
     Transcribed,
     TurnEvent,
     TurnFailed,
@@ -39,6 +40,8 @@ class TurnOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     marks: list[dict[str, Any]] = field(default_factory=list)
     """Every stage call's start and end, as ``{"event": "stage_started" | "stage_ended", …}``."""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """Every tool call's result, in order (``name``, ``ok``, ``text``, ``spoken``, ``data``…)."""
     _derived: TurnTimings = field(default_factory=TurnTimings, repr=False)
 
     def add(self, event: TurnEvent, at_ms: float | None = None) -> None:
@@ -59,6 +62,10 @@ class TurnOutcome:
             self.error = event.code
         elif isinstance(event, TurnFinished):
             self.finished, self.timings = True, dict(event.timings)
+        elif isinstance(event, ToolReturned):
+            fields = event_fields(event)
+            fields.pop("type")
+            self.tools.append(fields)
         elif isinstance(event, StageStarted | StageEnded):
             fields = event_fields(event)
             self.marks.append({"event": fields.pop("type"), **fields})
