@@ -1,0 +1,304 @@
+"""Speech recognition with Moonshine tiny-en (ONNX Runtime), on the CPU, batch and streaming.
+
+Why Moonshine: Whisper pads every clip to a 30 s window, so tiny.en costs 260–400 ms per short
+question on 2 cores. Moonshine's encoder takes the audio at its real length, so a 2–3 s question
+costs about 20 ms of encoder and a few ms per output token. That makes it cheap enough to
+re-transcribe the whole utterance every few hundred milliseconds while the button is held.
+
+The weights (MIT) ship inside the PyPI package ``moonshine-voice==0.1.0`` (``assets/tiny-en``: an
+encoder, a merged decoder with KV cache, both in ONNX Runtime's ``.ort`` format, and a byte-level
+SentencePiece vocabulary in ``tokenizer.bin``). Later versions download weights at run time, so the
+version is pinned exactly. We do not import ``moonshine_voice`` (its native library is not
+needed, and its own transcriber is not safe to share between threads); we only read its files and
+drive the two models with our own greedy decoding loop. All decoding state lives in local variables,
+and ``InferenceSession.run`` may be called from several threads at once, so one loaded model serves
+every session concurrently.
+
+Streaming: each pass decodes greedily, but uses the previous pass's tokens as a draft. The decoder
+checks the whole draft in one batched call (like speculative decoding: a drafted token is kept only
+while it equals the model's own greedy choice, so the result is the same as plain greedy decoding),
+and then generates only the tokens that changed or are new. The pass at release therefore costs one
+encoder run over the whole utterance, one batched decoder call and the last few words' tokens.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field
+
+from voicebot.audio import pcm_to_float, resample
+from voicebot.errors import ProviderUnavailable
+from voicebot.threads import run_blocking
+
+EMBEDDED = "embedded"
+MOONSHINE_SAMPLE_RATE = 16_000
+_START, _END = 1, 2
+_FIRST_BYTE_TOKEN, _BYTE_TOKENS = 3, 256
+_LAYERS, _HEADS, _HEAD_DIM = 6, 8, 36
+#: The encoder needs at least this many samples to produce one frame; shorter audio is zero-padded.
+_MIN_SAMPLES = 1_600
+_SPECIAL = re.compile(rb"^<<ST_\d+>>$|^<(unk|s|/s)>$")
+
+
+class MoonshineSettings(BaseModel):
+    """``asr.moonshine``: Moonshine tiny-en, embedded in the moonshine-voice 0.1.0 package."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = EMBEDDED
+    """'embedded' (tiny-en from the moonshine-voice==0.1.0 package) or a folder holding
+    ``encoder_model.ort`` (or ``.onnx``), ``decoder_model_merged.ort`` (or ``.onnx``) and
+    ``tokenizer.bin``. Nothing is downloaded at run time."""
+    threads: int = Field(1, ge=1, le=64)
+    """ONNX Runtime threads per inference call. 1 on a 2-core machine: two sessions can then
+    recognise at the same time, each on its own core, and no thread spins waiting for work."""
+    max_tokens_per_second: float = Field(6.5, gt=0, le=50)
+    """Upper bound on output tokens per second of audio (at least 10 tokens), which stops the rare
+    repetition loop of a greedy decoder on noise."""
+
+
+def resolve_model(model: str) -> Path:
+    """The folder with the ONNX models and vocabulary: the embedded tiny-en or a folder path."""
+    if model != EMBEDDED:
+        folder = Path(model).expanduser()
+        if not folder.is_dir():
+            raise ProviderUnavailable(f"asr.moonshine.model: {folder} is not a folder.")
+        return folder
+    # find_spec does not run the package's __init__ (which loads its native library).
+    spec = importlib.util.find_spec("moonshine_voice")
+    if spec is None or not spec.submodule_search_locations:
+        raise ProviderUnavailable(
+            "asr.moonshine.model is 'embedded' but the moonshine-voice package is not installed: "
+            "pip install moonshine-voice==0.1.0 (exactly this version: later ones download weights at run time)."
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "assets" / "tiny-en"
+
+
+def _model_file(folder: Path, stem: str) -> Path:
+    for suffix in (".ort", ".onnx"):
+        if (path := folder / f"{stem}{suffix}").is_file():
+            return path
+    raise ProviderUnavailable(f"asr.moonshine.model: {folder} has no {stem}.ort or {stem}.onnx.")
+
+
+def load_vocabulary(path: Path) -> list[bytes]:
+    """Read ``tokenizer.bin``: for every token id in order, one length byte and the token's bytes.
+    Tokens 3–258 are the raw bytes 0–255 (byte fallback); U+2581 marks a word start."""
+    data = path.read_bytes()
+    tokens: list[bytes] = []
+    position = 0
+    while position < len(data):
+        length = data[position]
+        tokens.append(data[position + 1 : position + 1 + length])
+        position += 1 + length
+    if len(tokens) < _FIRST_BYTE_TOKEN + _BYTE_TOKENS:
+        raise ProviderUnavailable(f"asr.moonshine.model: {path} is not a Moonshine vocabulary.")
+    return tokens
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """The outcome of one decoding pass."""
+
+    text: str
+    tokens: tuple[int, ...]
+    """The generated token ids (without start and end), the draft for the next pass."""
+    accepted: int
+    """How many of the draft's tokens the model confirmed in its one batched call."""
+    decoder_calls: int
+    """Decoder runs in this pass (1 for the draft check plus one per generated token)."""
+    encoder_ms: float
+    decoder_ms: float
+
+
+class MoonshineEngine:
+    """A loaded Moonshine model: encoder, merged decoder and vocabulary. Thread-safe."""
+
+    def __init__(self, folder: Path, threads: int = 1, max_tokens_per_second: float = 6.5) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Idle threads must not spin on cores that the LLM, TTS and other sessions need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        try:
+            self._vocabulary = load_vocabulary(folder / "tokenizer.bin")
+            providers = ["CPUExecutionProvider"]
+            self._encoder = ort.InferenceSession(str(_model_file(folder, "encoder_model")), options, providers=providers)
+            self._decoder = ort.InferenceSession(
+                str(_model_file(folder, "decoder_model_merged")), options, providers=providers
+            )
+        except ProviderUnavailable:
+            raise
+        except Exception as exc:
+            raise ProviderUnavailable(f"asr.moonshine.model: cannot load Moonshine from {folder}: {exc}") from exc
+        self._outputs = [output.name for output in self._decoder.get_outputs()]
+        self._max_tokens_per_second = max_tokens_per_second
+
+    def max_tokens(self, samples: int) -> int:
+        """The token budget for ``samples`` of 16 kHz audio."""
+        return max(10, math.ceil(samples / MOONSHINE_SAMPLE_RATE * self._max_tokens_per_second))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """Token ids → text (special tokens dropped, byte-fallback tokens joined into UTF-8)."""
+        pieces = bytearray()
+        for token in tokens:
+            if 0 <= token < len(self._vocabulary):
+                piece = self._vocabulary[token]
+                if token >= _FIRST_BYTE_TOKEN + _BYTE_TOKENS and _SPECIAL.match(piece):
+                    continue
+                if token >= _FIRST_BYTE_TOKEN:
+                    pieces += piece
+        return pieces.decode("utf-8", errors="replace").replace("\u2581", " ").strip()
+
+    def recognise(self, samples: npt.NDArray[np.float32], draft: Sequence[int] = ()) -> Recognition:
+        """Greedy transcription of 16 kHz float samples, checking ``draft`` tokens in one call first."""
+        if samples.size == 0:
+            return Recognition("", (), 0, 0, 0.0, 0.0)
+        if samples.size < _MIN_SAMPLES:
+            samples = np.pad(samples, (0, _MIN_SAMPLES - samples.size))
+        started = time.perf_counter()
+        audio = np.ascontiguousarray(samples, dtype=np.float32)[np.newaxis, :]
+        hidden = self._encoder.run(None, {"input_values": audio, "attention_mask": np.ones(audio.shape, np.int64)})[0]
+        encoded = time.perf_counter()
+        tokens, accepted, calls = self._decode(hidden, self.max_tokens(samples.size), list(draft))
+        finished = time.perf_counter()
+        return Recognition(
+            text=self.detokenize(tokens),
+            tokens=tuple(tokens),
+            accepted=accepted,
+            decoder_calls=calls,
+            encoder_ms=(encoded - started) * 1000,
+            decoder_ms=(finished - encoded) * 1000,
+        )
+
+    def _decode(self, hidden: npt.NDArray[np.float32], limit: int, draft: list[int]) -> tuple[list[int], int, int]:
+        draft = [token for token in draft[:limit] if token != _END]
+        feeds: dict[str, Any] = {
+            "encoder_hidden_states": hidden,
+            "encoder_attention_mask": np.ones(hidden.shape[:2], np.int64),
+            "input_ids": np.array([[_START, *draft]], np.int64),
+            "use_cache_branch": np.array([False]),
+        }
+        empty = np.zeros((1, _HEADS, 0, _HEAD_DIM), np.float32)
+        for layer in range(_LAYERS):
+            for part in ("decoder", "encoder"):
+                for kind in ("key", "value"):
+                    feeds[f"past_key_values.{layer}.{part}.{kind}"] = empty
+        outputs = self._decoder.run(None, feeds)
+        calls = 1
+        predicted = outputs[0][0].argmax(axis=-1)
+        # Keep the draft while it equals the model's own greedy choice; the prediction after the last
+        # kept token is the first new one. Cached keys beyond the kept prefix are dropped (the decoder is
+        # causal, so the kept positions' keys do not depend on what followed them).
+        accepted = 0
+        while accepted < len(draft) and int(predicted[accepted]) == draft[accepted]:
+            accepted += 1
+        tokens = draft[:accepted]
+        keep = accepted + 1
+        for name, value in zip(self._outputs[1:], outputs[1:], strict=True):
+            past = name.replace("present", "past_key_values")
+            feeds[past] = value[:, :, :keep, :] if ".decoder." in name else value
+        feeds["use_cache_branch"] = np.array([True])
+        following = int(predicted[accepted])
+        while following != _END and len(tokens) < limit:
+            tokens.append(following)
+            feeds["input_ids"] = np.array([[following]], np.int64)
+            outputs = self._decoder.run(None, feeds)
+            calls += 1
+            following = int(outputs[0][0, -1].argmax())
+            for name, value in zip(self._outputs[1:], outputs[1:], strict=True):
+                if ".decoder." in name:
+                    feeds[name.replace("present", "past_key_values")] = value
+        return tokens, accepted, calls
+
+
+def to_model_rate(pcm: bytes, sample_rate: int) -> npt.NDArray[np.float32]:
+    """Mono s16le at ``sample_rate`` → float samples at 16 kHz (no copy work when already 16 kHz)."""
+    pcm = pcm[: len(pcm) - len(pcm) % 2]
+    return pcm_to_float(resample(pcm, sample_rate, MOONSHINE_SAMPLE_RATE))
+
+
+class MoonshineStream:
+    """One utterance recognised while it is spoken; see :class:`voicebot.providers.streaming.ASRStream`.
+
+    Every pass transcribes the whole buffer, with the newest earlier result as the draft. ``partial``
+    and ``finish`` may overlap (``finish`` does not wait for a partial still running: it starts at
+    once with the newest finished partial's tokens as its draft).
+    """
+
+    def __init__(self, engine: MoonshineEngine, sample_rate: int) -> None:
+        self._engine = engine
+        self._sample_rate = sample_rate
+        self._buffer = bytearray()
+        self._finished = False
+        self._draft: tuple[int, ...] = ()
+        self._draft_bytes = -1
+        self.last: Recognition | None = None
+        """The newest pass's details (for metrics and tests)."""
+
+    @property
+    def fed_ms(self) -> float:
+        """How much audio has been fed, in milliseconds."""
+        return len(self._buffer) / 2 / self._sample_rate * 1000
+
+    def feed(self, pcm: bytes) -> None:
+        if self._finished:
+            raise RuntimeError("feed() after finish()")
+        self._buffer += pcm
+
+    async def _pass(self) -> str:
+        size = len(self._buffer)
+        pcm = bytes(self._buffer)
+        draft = self._draft
+        result = await run_blocking(lambda: self._engine.recognise(to_model_rate(pcm, self._sample_rate), draft))
+        if size >= self._draft_bytes:
+            self._draft, self._draft_bytes, self.last = result.tokens, size, result
+        return result.text
+
+    async def partial(self) -> str:
+        return await self._pass()
+
+    async def finish(self) -> str:
+        self._finished = True
+        return await self._pass()
+
+
+class MoonshineASR:
+    """Moonshine tiny-en as an ASR provider (batch ``transcribe`` and ``open_stream``)."""
+
+    name = "moonshine"
+
+    def __init__(self, settings: MoonshineSettings) -> None:
+        folder = resolve_model(settings.model)
+        self.model = "tiny-en (embedded)" if settings.model == EMBEDDED else str(folder)
+        self.engine = MoonshineEngine(folder, settings.threads, settings.max_tokens_per_second)
+
+    def transcribe_samples(self, samples: npt.NDArray[np.float32]) -> str:
+        """Blocking transcription of 16 kHz float samples."""
+        return self.engine.recognise(samples).text
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        samples = to_model_rate(pcm, sample_rate)
+        return await run_blocking(lambda: self.transcribe_samples(samples))
+
+    def open_stream(self, sample_rate: int = MOONSHINE_SAMPLE_RATE) -> MoonshineStream:
+        """Start recognising one utterance of mono s16le audio at ``sample_rate``."""
+        return MoonshineStream(self.engine, sample_rate)
+
+    def warm(self) -> None:
+        # Half a second of quiet noise: runs the encoder and at least one cached decoder step.
+        noise = np.random.default_rng(0).normal(0, 0.01, MOONSHINE_SAMPLE_RATE // 2).astype(np.float32)
+        self.engine.recognise(noise)
