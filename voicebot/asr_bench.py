@@ -1,0 +1,261 @@
+"""Accuracy and speed of each speech recogniser on the same spoken test set.
+
+For every ASR choice (faster-whisper tiny.en with its full 30 s window, tiny.en with the window
+trimmed to the utterance, Moonshine tiny-en in one batch pass, and Moonshine streamed while the
+audio arrives) this measures, warm and on a fixed number of threads: word error rate over the set,
+per-utterance latency (median, 95th percentile, worst) and resident memory. Each engine runs in its
+own process, so memory and thread pools do not mix, and one engine's crash does not hide the others.
+
+    python -m voicebot.asr_bench --out /tmp/asr-bench
+
+The test set (``voicebot.testset``) is generated into ``OUT/testset`` once and reused; ``--wav DIR``
+measures a folder of 16 kHz WAV files with ``.txt`` transcripts instead. Results also go to
+``OUT/results.json`` with every utterance's transcript, so errors can be read, not only counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from voicebot.audio import pcm_to_float, read_wav
+from voicebot.testset import Utterance, describe, generate, load
+from voicebot.wer import word_errors
+
+ENGINES = ("whisper-30s", "whisper-trim", "moonshine", "moonshine-stream")
+#: How often the streamed engine re-transcribes while audio arrives (ms of audio between partials).
+PARTIAL_EVERY_MS = 400
+FEED_MS = 100
+
+Samples = npt.NDArray[np.float32]
+
+
+@dataclass
+class UtteranceResult:
+    """One utterance as one engine heard it."""
+
+    wav: str
+    reference: str
+    hypothesis: str
+    ms: float
+    """Latency: the batch call, or for a stream the ``finish()`` call after the last partial."""
+    errors: int
+
+
+@dataclass
+class EngineResult:
+    """One engine over the whole set."""
+
+    engine: str
+    model: str
+    threads: int
+    wer: float
+    errors: int
+    words: int
+    median_ms: float
+    p95_ms: float
+    max_ms: float
+    rss_mib: float
+    """Resident memory of the engine's process after the run (Python, numpy and the model)."""
+    base_rss_mib: float
+    """Resident memory of the same process before the model was loaded."""
+    load_s: float
+    partial_median_ms: float | None = None
+    """For streams: the median cost of one partial pass while audio arrives."""
+    utterances: list[UtteranceResult] = field(default_factory=list)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _load_batch(engine: str, threads: int) -> tuple[str, Callable[[Samples], str]]:
+    """``(model description, transcribe function)`` for a batch engine, loaded and warmed."""
+    if engine == "whisper-30s":
+        from voicebot.providers.faster_whisper import FasterWhisperASR
+        from voicebot.settings import FasterWhisperSettings
+
+        whisper = FasterWhisperASR(FasterWhisperSettings(cpu_threads=threads))
+        whisper.warm()
+        return whisper.model, whisper._transcribe_samples
+    if engine == "whisper-trim":
+        from voicebot.providers.whisper_trim import TrimmedWhisperASR, TrimmedWhisperSettings
+
+        window = float(os.environ.get("VOICEBOT_BENCH_MIN_WINDOW_S", "10"))
+        trimmed = TrimmedWhisperASR(TrimmedWhisperSettings(cpu_threads=threads, min_window_s=window))
+        trimmed.warm()
+        return f"{trimmed.model}, window ≥ {window:g} s", trimmed.transcribe_samples
+    if engine == "moonshine":
+        from voicebot.providers.moonshine import MoonshineASR, MoonshineSettings
+
+        moonshine = MoonshineASR(MoonshineSettings(threads=threads))
+        moonshine.warm()
+        return moonshine.model, moonshine.transcribe_samples
+    raise ValueError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+
+
+def _measure_batch(engine: str, threads: int, audio: Sequence[tuple[Utterance, Samples]]) -> EngineResult:
+    base = _rss_mib()
+    started = time.perf_counter()
+    model, transcribe = _load_batch(engine, threads)
+    load_s = time.perf_counter() - started
+    results = []
+    for utterance, samples in audio:
+        began = time.perf_counter()
+        text = transcribe(samples)
+        results.append(_result(utterance, text, (time.perf_counter() - began) * 1000))
+    return _summarise(engine, model, threads, results, base, load_s)
+
+
+def _measure_stream(threads: int, audio: Sequence[tuple[Utterance, bytes]]) -> EngineResult:
+    """Feed each utterance in 100 ms pieces, take a partial every 400 ms of audio, then time ``finish``."""
+    from voicebot.providers.moonshine import MoonshineASR, MoonshineSettings
+
+    base = _rss_mib()
+    started = time.perf_counter()
+    moonshine = MoonshineASR(MoonshineSettings(threads=threads))
+    moonshine.warm()
+    load_s = time.perf_counter() - started
+    piece = 16_000 * 2 * FEED_MS // 1000
+    results: list[UtteranceResult] = []
+    partial_ms: list[float] = []
+
+    async def one(utterance: Utterance, pcm: bytes) -> None:
+        stream = moonshine.open_stream(16_000)
+        for offset in range(0, len(pcm), piece):
+            stream.feed(pcm[offset : offset + piece])
+            fed = min(len(pcm), offset + piece)
+            if fed < len(pcm) and (fed // piece) % (PARTIAL_EVERY_MS // FEED_MS) == 0:
+                began = time.perf_counter()
+                await stream.partial()
+                partial_ms.append((time.perf_counter() - began) * 1000)
+        began = time.perf_counter()
+        text = await stream.finish()
+        results.append(_result(utterance, text, (time.perf_counter() - began) * 1000))
+
+    for utterance, pcm in audio:
+        asyncio.run(one(utterance, pcm))
+    summary = _summarise("moonshine-stream", moonshine.model + ", final pass", threads, results, base, load_s)
+    summary.partial_median_ms = float(np.median(partial_ms)) if partial_ms else None
+    return summary
+
+
+def _result(utterance: Utterance, text: str, ms: float) -> UtteranceResult:
+    errors = word_errors([(utterance.text, text)]).errors
+    return UtteranceResult(utterance.wav.name, utterance.text, text, ms, errors)
+
+
+def _summarise(
+    engine: str, model: str, threads: int, results: list[UtteranceResult], base: float, load_s: float
+) -> EngineResult:
+    totals = word_errors((r.reference, r.hypothesis) for r in results)
+    latencies = [r.ms for r in results]
+    return EngineResult(
+        engine=engine,
+        model=model,
+        threads=threads,
+        wer=totals.wer,
+        errors=totals.errors,
+        words=totals.words,
+        median_ms=float(np.median(latencies)),
+        p95_ms=float(np.percentile(latencies, 95)),
+        max_ms=max(latencies),
+        rss_mib=_rss_mib(),
+        base_rss_mib=base,
+        load_s=load_s,
+        utterances=results,
+    )
+
+
+def measure(engine: str, folder: Path, threads: int = 1) -> EngineResult:
+    """Measure one engine in this process on the WAV/TXT pairs in ``folder``."""
+    utterances = load(folder)
+    if not utterances:
+        raise ValueError(f"{folder}: no .wav files with a .txt transcript beside them")
+    pcms = []
+    for utterance in utterances:
+        pcm, rate = read_wav(utterance.wav)
+        if rate != 16_000:
+            raise ValueError(f"{utterance.wav}: {rate} Hz; the bench needs 16 kHz mono")
+        pcms.append((utterance, pcm))
+    if engine == "moonshine-stream":
+        return _measure_stream(threads, pcms)
+    return _measure_batch(engine, threads, [(u, pcm_to_float(pcm)) for u, pcm in pcms])
+
+
+def run(folder: Path, engines: Sequence[str], threads: int = 1) -> list[EngineResult]:
+    """Measure each engine in a fresh process (isolated memory and thread pools)."""
+    results = []
+    for engine in engines:
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+        command = [sys.executable, "-m", "voicebot.asr_bench", "--worker", engine, "--wav", str(folder)]
+        command += ["--threads", str(threads)]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"{engine}: failed\n{done.stderr[-2000:]}", file=sys.stderr)
+            continue
+        data = json.loads(done.stdout.strip().splitlines()[-1])
+        data["utterances"] = [UtteranceResult(**u) for u in data["utterances"]]
+        results.append(EngineResult(**data))
+    return results
+
+
+def table(results: Sequence[EngineResult]) -> str:
+    """The results as a Markdown table."""
+    lines = [
+        "| engine | model | threads | WER | errors/words | median ms | p95 ms | worst ms | RSS MiB (model Δ) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        extra = f" (partials: median {r.partial_median_ms:.0f} ms)" if r.partial_median_ms is not None else ""
+        lines.append(
+            f"| {r.engine} | {r.model}{extra} | {r.threads} | {r.wer:.3f} | {r.errors}/{r.words} | "
+            f"{r.median_ms:.0f} | {r.p95_ms:.0f} | {r.max_ms:.0f} | {r.rss_mib:.0f} ({r.rss_mib - r.base_rss_mib:+.0f}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m voicebot.asr_bench --out DIR [--engines a,b] [--threads N] [--wav DIR]``."""
+    parser = argparse.ArgumentParser(description="Word error rate, latency and memory of each ASR engine.")
+    parser.add_argument("--out", type=Path, help="folder for the generated test set and results.json")
+    parser.add_argument("--wav", type=Path, help="measure this folder of WAV + TXT pairs instead of the test set")
+    parser.add_argument("--engines", default=",".join(ENGINES), help=f"comma-separated, from {', '.join(ENGINES)}")
+    parser.add_argument("--threads", type=int, default=1, help="inference threads per call (default 1)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        result = measure(args.worker, args.wav, args.threads)
+        print(json.dumps(asdict(result)))
+        return 0
+    if args.out is None and args.wav is None:
+        parser.error("give --out DIR (and optionally --wav DIR)")
+    folder = args.wav or args.out / "testset"
+    if args.wav is None:
+        generate(folder)
+    print(f"test set {folder}: {describe(load(folder))}", flush=True)
+    results = run(folder, [e.strip() for e in args.engines.split(",") if e.strip()], args.threads)
+    print(table(results))
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
