@@ -225,7 +225,8 @@ def table(results: Sequence[EngineResult]) -> str:
         extra = f" (partials: median {r.partial_median_ms:.0f} ms)" if r.partial_median_ms is not None else ""
         lines.append(
             f"| {r.engine} | {r.model}{extra} | {r.threads} | {r.wer:.3f} | {r.errors}/{r.words} | "
-            f"{r.median_ms:.0f} | {r.p95_ms:.0f} | {r.max_ms:.0f} | {r.rss_mib:.0f} ({r.rss_mib - r.base_rss_mib:+.0f}) |"
+            f"{r.median_ms:.0f} | {r.p95_ms:.0f} | {r.max_ms:.0f} | "
+            f"{r.rss_mib:.0f} ({r.rss_mib - r.base_rss_mib:+.0f}) |"
         )
     return "\n".join(lines)
 

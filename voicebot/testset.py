@@ -2,11 +2,13 @@
 
 Questions a user would ask a voice assistant (1.5–4 s each), spoken by several synthetic voices at
 several rates: the embedded Piper voice (joe) at three speeds, and espeak-ng's American, British and
-variant voices, some mixed with pink or white noise by sox. The same text list and voice plan, fixed
-noise seeds (sox ``-R``) and fixed tools give the same set every time, so the WER of two ASR engines
-measured on two days compares. Output: 16 kHz mono 16-bit ``NNN-voice.wav`` files, each with its
-transcript in ``NNN-voice.txt`` beside it, and a ``manifest.json`` that lets a later call reuse the
-folder instead of synthesising again.
+variant voices, some mixed with pink, brown or white noise by sox. The same text list and voice plan,
+repeatable sox runs (``-R``: fixed noise and dither seeds) and noise-free Piper sampling give the same
+set byte for byte every time, so the WER of two ASR engines measured on two days compares.
+
+Output: 16 kHz mono 16-bit ``NNN-voice.wav`` files, each with its transcript in ``NNN-voice.txt``
+beside it, and a ``manifest.json`` that lets a later call reuse the folder instead of synthesising
+again. Generating all 72 takes a few seconds (Piper speaks 27 of them; espeak-ng and sox are fast).
 
     python -m voicebot.testset --out /tmp/voicebot-testset
 """
@@ -19,9 +21,10 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from voicebot.audio import read_wav
@@ -167,10 +170,26 @@ def _finish(source: list[str], target: Path, voice: Voice) -> None:
     in when the voice asks for it."""
     pad = ["pad", "0.25", "0.25"]
     if not voice.noise:
-        _run(["sox", *source, "-r", str(TESTSET_SAMPLE_RATE), "-c", "1", "-b", "16", str(target), "rate", "-h", *pad])
+        _run(
+            [
+                "sox",
+                "-R",
+                *source,
+                "-r",
+                str(TESTSET_SAMPLE_RATE),
+                "-c",
+                "1",
+                "-b",
+                "16",
+                str(target),
+                "rate",
+                "-h",
+                *pad,
+            ]
+        )
         return
     clean = target.with_suffix(".clean.wav")
-    _run(["sox", *source, "-r", str(TESTSET_SAMPLE_RATE), "-c", "1", "-b", "16", str(clean), "rate", "-h", *pad])
+    _run(["sox", "-R", *source, "-r", str(TESTSET_SAMPLE_RATE), "-c", "1", "-b", "16", str(clean), "rate", "-h", *pad])
     seconds = float(_run(["soxi", "-D", str(clean)]).strip())
     # -R: repeatable (sox seeds its noise generator with a constant), so the set is the same every time.
     noise = target.with_suffix(".noise.wav")
@@ -188,6 +207,11 @@ def _espeak(text: str, voice: Voice, target: Path) -> None:
     raw.unlink()
 
 
+def _piper_finish(source: list[str], target: Path, voice: Voice, raw: Path) -> None:
+    _finish(source, target, voice)
+    raw.unlink()
+
+
 def _piper_pcm(texts: Sequence[tuple[str, float]]) -> tuple[list[bytes], int]:
     """Synthesise with the embedded joe voice; returns PCM s16le per text and the voice's sample rate."""
     from piper import PiperVoice, SynthesisConfig
@@ -197,10 +221,11 @@ def _piper_pcm(texts: Sequence[tuple[str, float]]) -> tuple[list[bytes], int]:
 
     model, config = resolve_voice(EMBEDDED)
     piper = PiperVoice.load(model, config_path=config)
-    pcms = [
-        b"".join(chunk.audio_int16_bytes for chunk in piper.synthesize(text, syn_config=SynthesisConfig(length_scale=scale)))
-        for text, scale in texts
-    ]
+    pcms = []
+    for text, scale in texts:
+        # No noise in the voice model: Piper's sampling is not seeded, and the set must not change.
+        settings = SynthesisConfig(length_scale=scale, noise_scale=0.0, noise_w_scale=0.0)
+        pcms.append(b"".join(chunk.audio_int16_bytes for chunk in piper.synthesize(text, syn_config=settings)))
     return pcms, int(piper.config.sample_rate)
 
 
@@ -214,24 +239,24 @@ def generate(out: Path, count: int | None = None) -> list[Utterance]:
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / "manifest.json"
     utterances = [Utterance(out / f"{index:03d}-{voice.name}.wav", text) for index, text, voice in items]
-    if manifest.is_file() and json.loads(manifest.read_text()).get("recipe") == recipe:
-        if all(u.wav.is_file() and u.wav.with_suffix(".txt").is_file() for u in utterances):
-            return utterances
+    complete = all(u.wav.is_file() and u.wav.with_suffix(".txt").is_file() for u in utterances)
+    if complete and manifest.is_file() and json.loads(manifest.read_text()).get("recipe") == recipe:
+        return utterances
     for stale in [*out.glob("*.wav"), *out.glob("*.txt")]:
         stale.unlink()
     piper_items = [(index, text, voice) for index, text, voice in items if voice.engine == "piper"]
     pcms, piper_rate = _piper_pcm([(text, voice.rate) for _, text, voice in piper_items])
-    jobs = []
+    jobs: list[Callable[[], None]] = []
     for (index, _text, voice), pcm in zip(piper_items, pcms, strict=True):
         target = out / f"{index:03d}-{voice.name}.wav"
         raw = target.with_suffix(".piper.raw")
         raw.write_bytes(pcm)
         source = ["-t", "raw", "-r", str(piper_rate), "-e", "signed", "-b", "16", "-c", "1", str(raw)]
-        jobs.append(lambda s=source, t=target, v=voice, r=raw: (_finish(s, t, v), r.unlink()))
+        jobs.append(partial(_piper_finish, source, target, voice, raw))
     for index, text, voice in items:
         if voice.engine == "espeak":
             target = out / f"{index:03d}-{voice.name}.wav"
-            jobs.append(lambda x=text, v=voice, t=target: _espeak(x, v, t))
+            jobs.append(partial(_espeak, text, voice, target))
     with ThreadPoolExecutor(max_workers=2) as pool:
         for future in [pool.submit(job) for job in jobs]:
             future.result()

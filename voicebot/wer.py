@@ -13,11 +13,29 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
-    "sixteen seventeen eighteen nineteen"
-).split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ONES = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 _ORDINALS = {
     "one": "first",
     "two": "second",
@@ -113,8 +131,8 @@ def normalize(text: str) -> list[str]:
     """The words of ``text`` in one canonical form: lowercase, numbers spelled out, contractions expanded,
     hyphens split, punctuation dropped."""
     text = text.lower().replace("’", "'").replace("‘", "'")
-    for symbol, words in _SYMBOLS.items():
-        text = text.replace(symbol, words)
+    for symbol, spoken in _SYMBOLS.items():
+        text = text.replace(symbol, spoken)
     text = _spell_numbers(text)
     text = re.sub(r"[-–—/]", " ", text)
     words: list[str] = []

@@ -136,7 +136,9 @@ class MoonshineEngine:
         try:
             self._vocabulary = load_vocabulary(folder / "tokenizer.bin")
             providers = ["CPUExecutionProvider"]
-            self._encoder = ort.InferenceSession(str(_model_file(folder, "encoder_model")), options, providers=providers)
+            self._encoder = ort.InferenceSession(
+                str(_model_file(folder, "encoder_model")), options, providers=providers
+            )
             self._decoder = ort.InferenceSession(
                 str(_model_file(folder, "decoder_model_merged")), options, providers=providers
             )

@@ -42,6 +42,12 @@ class TrimmedWhisperSettings(BaseModel):
     """Padding after the utterance's end (seconds); the window is at most 30 s."""
 
 
+def window_frames(content_frames: int, settings: TrimmedWhisperSettings) -> int:
+    """Feature frames (10 ms each) the encoder gets for ``content_frames`` of audio: even, at most 3000."""
+    wanted = max(settings.min_window_s * _FRAMES_PER_SECOND, content_frames + settings.margin_s * _FRAMES_PER_SECOND)
+    return min(_FULL_FRAMES, 2 * math.ceil(wanted / 2))
+
+
 class TrimmedWhisperASR:
     """Transcribes an utterance with tiny.en over a window sized to the utterance."""
 
@@ -63,18 +69,13 @@ class TrimmedWhisperASR:
         self._prompt = [*self._tokenizer.sot_sequence, self._tokenizer.no_timestamps]
         self._suppress: Any = get_suppressed_tokens(self._tokenizer, [-1])
 
-    def window_frames(self, content_frames: int) -> int:
-        """Feature frames the encoder gets for ``content_frames`` of audio (even, ≤ 3000)."""
-        wanted = max(self._settings.min_window_s * _FRAMES_PER_SECOND, content_frames + self._settings.margin_s * 100)
-        return min(_FULL_FRAMES, 2 * math.ceil(wanted / 2))
-
     def transcribe_samples(self, samples: npt.NDArray[np.float32]) -> str:
         """Blocking transcription of 16 kHz float samples (the first 30 s)."""
         import ctranslate2
 
         features = self._whisper.feature_extractor(samples)
         content = min(_FULL_FRAMES, features.shape[-1] - 1)
-        window = self.window_frames(content)
+        window = window_frames(content, self._settings)
         padded = np.zeros((features.shape[0], window), np.float32)
         padded[:, :content] = features[:, :content]
         encoded = self._whisper.model.encode(ctranslate2.StorageView.from_array(padded[np.newaxis]), to_cpu=False)

@@ -1,0 +1,128 @@
+"""Moonshine tiny-en: batch and streamed recognition with the real embedded model."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicebot.errors import ProviderUnavailable
+from voicebot.providers.moonshine import MoonshineASR, MoonshineEngine, MoonshineSettings, resolve_model, to_model_rate
+from voicebot.providers.streaming import ASRStream, StreamingASR
+from voicebot.wer import normalize
+
+from .conftest import QUESTIONS
+
+pytestmark = pytest.mark.models
+
+PIECE = 16_000 * 2 // 10  # 100 ms of 16 kHz s16le
+
+
+async def test_transcribes_a_spoken_question(moonshine: MoonshineASR, spoken: dict[str, bytes]) -> None:
+    for question in QUESTIONS:
+        assert normalize(await moonshine.transcribe(spoken[question], 16_000)) == normalize(question)
+
+
+async def test_audio_at_another_rate_is_resampled(moonshine: MoonshineASR, spoken: dict[str, bytes]) -> None:
+    question = QUESTIONS[0]
+    doubled = np.repeat(np.frombuffer(spoken[question], "<i2"), 2).tobytes()  # the same audio at 32 kHz
+    assert normalize(await moonshine.transcribe(doubled, 32_000)) == normalize(question)
+
+
+async def test_silence_and_tiny_clips_give_no_error(moonshine: MoonshineASR) -> None:
+    assert await moonshine.transcribe(b"", 16_000) == ""
+    assert isinstance(await moonshine.transcribe(b"\x00\x00" * 100, 16_000), str)
+
+
+async def test_partials_grow_while_audio_is_fed_and_the_final_matches(
+    moonshine: MoonshineASR, spoken: dict[str, bytes]
+) -> None:
+    question = QUESTIONS[1]
+    pcm = spoken[question]
+    stream: ASRStream = moonshine.open_stream(16_000)
+    partials = []
+    for index, offset in enumerate(range(0, len(pcm), PIECE), start=1):
+        stream.feed(pcm[offset : offset + PIECE])
+        if index % 5 == 0:  # every 500 ms of audio
+            partials.append(normalize(await stream.partial()))
+    final = normalize(await stream.finish())
+    assert final == normalize(question)
+    heard = [words for words in partials if words]
+    assert len(heard) >= 3
+    assert len(heard[0]) < len(final)
+    assert len(heard[0]) <= len(heard[len(heard) // 2]) <= len(heard[-1])
+    assert heard[0][0] == final[0]  # an early partial already has the first word
+    with pytest.raises(RuntimeError):
+        stream.feed(b"\x00\x00")
+
+
+async def test_the_final_pass_checks_the_last_partial_in_one_decoder_call(
+    moonshine: MoonshineASR, spoken: dict[str, bytes]
+) -> None:
+    pcm = spoken[QUESTIONS[0]]
+    stream = moonshine.open_stream(16_000)
+    stream.feed(pcm)
+    await stream.partial()
+    assert stream.last is not None
+    tokens = stream.last.tokens
+    await stream.finish()
+    assert stream.last.tokens == tokens
+    assert stream.last.accepted == len(tokens)
+    assert stream.last.decoder_calls == 1
+
+
+def test_a_wrong_draft_changes_nothing_but_the_work(moonshine: MoonshineASR, spoken: dict[str, bytes]) -> None:
+    samples = to_model_rate(spoken[QUESTIONS[0]], 16_000)
+    plain = moonshine.engine.recognise(samples)
+    for draft in ((), plain.tokens[:3], (*plain.tokens[:3], 500, 600, 700), (5000,) * 40, (*plain.tokens, 2, 9)):
+        drafted = moonshine.engine.recognise(samples, draft)
+        assert (drafted.text, drafted.tokens) == (plain.text, plain.tokens), draft
+    assert plain.decoder_calls == len(plain.tokens) + 1
+
+
+def test_two_threads_share_one_model(moonshine: MoonshineASR, spoken: dict[str, bytes]) -> None:
+    samples = [to_model_rate(spoken[question], 16_000) for question in QUESTIONS]
+    expected = [moonshine.transcribe_samples(s) for s in samples]
+    assert [normalize(text) for text in expected] == [normalize(q) for q in QUESTIONS]
+    jobs = [samples[i % 2] for i in range(12)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(moonshine.transcribe_samples, jobs))
+    assert results == [expected[i % 2] for i in range(12)]
+
+
+async def test_two_streams_at_once(moonshine: MoonshineASR, spoken: dict[str, bytes]) -> None:
+    async def run(question: str) -> str:
+        stream = moonshine.open_stream(16_000)
+        pcm = spoken[question]
+        for offset in range(0, len(pcm), PIECE * 4):
+            stream.feed(pcm[offset : offset + PIECE * 4])
+            await stream.partial()
+        return await stream.finish()
+
+    finals = await asyncio.gather(*(run(q) for q in QUESTIONS))
+    assert [normalize(f) for f in finals] == [normalize(q) for q in QUESTIONS]
+
+
+def test_is_a_streaming_asr_provider(moonshine: MoonshineASR) -> None:
+    provider: StreamingASR = moonshine
+    assert (provider.name, provider.model) == ("moonshine", "tiny-en (embedded)")
+
+
+def test_embedded_model_files_are_found() -> None:
+    folder = resolve_model("embedded")
+    assert {"encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin"} <= {p.name for p in folder.iterdir()}
+
+
+def test_a_folder_without_the_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ProviderUnavailable, match="encoder_model"):
+        MoonshineEngine(_with_vocabulary(tmp_path))
+    with pytest.raises(ProviderUnavailable, match="not a folder"):
+        MoonshineASR(MoonshineSettings(model=str(tmp_path / "missing")))
+
+
+def _with_vocabulary(folder: Path) -> Path:
+    (folder / "tokenizer.bin").write_bytes((resolve_model("embedded") / "tokenizer.bin").read_bytes())
+    return folder
