@@ -84,6 +84,8 @@ _CONTRACTIONS = {
 }
 _SYMBOLS = {"%": " percent ", "&": " and ", "+": " plus ", "°": " degrees ", "@": " at "}
 _SPELLING = {"ok": "okay", "alright": "all right", "can not": "cannot"}
+#: Old hyphenated spellings (Moonshine learned them from old books), joined before hyphens split words.
+_HYPHENATED = {"to-day": "today", "to-night": "tonight", "to-morrow": "tomorrow"}
 
 
 def number_words(value: int) -> str:
@@ -134,6 +136,8 @@ def normalize(text: str) -> list[str]:
     for symbol, spoken in _SYMBOLS.items():
         text = text.replace(symbol, spoken)
     text = _spell_numbers(text)
+    for old, new in _HYPHENATED.items():
+        text = re.sub(rf"\b{old}\b", new, text)
     text = re.sub(r"[-–—/]", " ", text)
     words: list[str] = []
     for raw in text.split():

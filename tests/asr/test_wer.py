@@ -35,6 +35,7 @@ def test_number_words(value: int, words: str) -> None:
         ("3.5% of it", "three point five percent of it"),
         ("OK, I'm here… don't go!", "okay i am here do not go"),
         ("Rock & roll", "rock and roll"),
+        ("Will it rain to-morrow or to-night?", "will it rain tomorrow or tonight"),
         ("  ", ""),
     ],
 )
