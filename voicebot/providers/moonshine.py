@@ -267,6 +267,8 @@ class MoonshineStream:
 
     async def _pass(self) -> str:
         size = len(self._buffer)
+        if size == self._draft_bytes and self.last is not None:
+            return self.last.text  # nothing new since the newest pass: its transcript stands
         pcm = bytes(self._buffer)
         draft = self._draft
         result = await run_blocking(lambda: self._engine.recognise(to_model_rate(pcm, self._sample_rate), draft))
