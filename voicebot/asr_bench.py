@@ -52,6 +52,9 @@ class UtteranceResult:
     hypothesis: str
     ms: float
     """Latency: the batch call, or for a stream the ``finish()`` call after the last partial."""
+    cpu_ms: float
+    """CPU time the process spent on the same call (all its threads). Unlike the latency it hardly
+    changes when other processes compete for the cores, so it compares engines on a busy machine."""
     errors: int
 
 
@@ -68,6 +71,7 @@ class EngineResult:
     median_ms: float
     p95_ms: float
     max_ms: float
+    cpu_median_ms: float
     rss_mib: float
     """Resident memory of the engine's process after the run (Python, numpy and the model)."""
     base_rss_mib: float
@@ -120,10 +124,10 @@ def _measure_batch(engine: str, threads: int, audio: Sequence[tuple[Utterance, S
     for utterance, samples in audio:
         times = []
         for _ in range(repeat):
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             text = transcribe(samples)
-            times.append((time.perf_counter() - began) * 1000)
-        results.append(_result(utterance, text, min(times)))
+            times.append(((time.perf_counter() - began) * 1000, (time.process_time() - cpu) * 1000))
+        results.append(_result(utterance, text, *map(min, zip(*times, strict=True))))
     return _summarise(engine, model, threads, results, base, load_s)
 
 
@@ -140,7 +144,7 @@ def _measure_stream(threads: int, audio: Sequence[tuple[Utterance, bytes]], repe
     results: list[UtteranceResult] = []
     partial_ms: list[float] = []
 
-    async def one(pcm: bytes) -> tuple[str, float]:
+    async def one(pcm: bytes) -> tuple[str, float, float]:
         stream = moonshine.open_stream(16_000)
         for offset in range(0, len(pcm), piece):
             stream.feed(pcm[offset : offset + piece])
@@ -149,21 +153,21 @@ def _measure_stream(threads: int, audio: Sequence[tuple[Utterance, bytes]], repe
                 began = time.perf_counter()
                 await stream.partial()
                 partial_ms.append((time.perf_counter() - began) * 1000)
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         text = await stream.finish()
-        return text, (time.perf_counter() - began) * 1000
+        return text, (time.perf_counter() - began) * 1000, (time.process_time() - cpu) * 1000
 
     for utterance, pcm in audio:
         runs = [asyncio.run(one(pcm)) for _ in range(repeat)]
-        results.append(_result(utterance, runs[0][0], min(ms for _, ms in runs)))
+        results.append(_result(utterance, runs[0][0], min(r[1] for r in runs), min(r[2] for r in runs)))
     summary = _summarise("moonshine-stream", moonshine.model + ", final pass", threads, results, base, load_s)
     summary.partial_median_ms = float(np.median(partial_ms)) if partial_ms else None
     return summary
 
 
-def _result(utterance: Utterance, text: str, ms: float) -> UtteranceResult:
+def _result(utterance: Utterance, text: str, ms: float, cpu_ms: float) -> UtteranceResult:
     errors = word_errors([(utterance.text, text)]).errors
-    return UtteranceResult(utterance.wav.name, utterance.text, text, ms, errors)
+    return UtteranceResult(utterance.wav.name, utterance.text, text, ms, cpu_ms, errors)
 
 
 def _summarise(
@@ -181,6 +185,7 @@ def _summarise(
         median_ms=float(np.median(latencies)),
         p95_ms=float(np.percentile(latencies, 95)),
         max_ms=max(latencies),
+        cpu_median_ms=float(np.median([r.cpu_ms for r in results])),
         rss_mib=_rss_mib(),
         base_rss_mib=base,
         load_s=load_s,
@@ -226,16 +231,31 @@ def run(folder: Path, engines: Sequence[str], threads: int = 1, repeat: int = 1)
 def table(results: Sequence[EngineResult]) -> str:
     """The results as a Markdown table."""
     lines = [
-        "| engine | model | threads | WER | errors/words | median ms | p95 ms | worst ms | RSS MiB (model Δ) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| engine | model | threads | WER | errors/words | median ms | p95 ms | worst ms | CPU ms (median) "
+        "| RSS MiB (model Δ) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         extra = f" (partials: median {r.partial_median_ms:.0f} ms)" if r.partial_median_ms is not None else ""
         lines.append(
             f"| {r.engine} | {r.model}{extra} | {r.threads} | {r.wer:.3f} | {r.errors}/{r.words} | "
-            f"{r.median_ms:.0f} | {r.p95_ms:.0f} | {r.max_ms:.0f} | "
+            f"{r.median_ms:.0f} | {r.p95_ms:.0f} | {r.max_ms:.0f} | {r.cpu_median_ms:.0f} | "
             f"{r.rss_mib:.0f} ({r.rss_mib - r.base_rss_mib:+.0f}) |"
         )
+    return "\n".join(lines)
+
+
+def voice_table(results: Sequence[EngineResult]) -> str:
+    """WER per voice (the part of each file name after its number) and engine, as a Markdown table."""
+    voices = sorted({u.wav.removesuffix(".wav").partition("-")[2] for r in results for u in r.utterances})
+    lines = ["| voice | " + " | ".join(r.engine for r in results) + " |", "|---" * (len(results) + 1) + "|"]
+    for voice in voices:
+        cells = []
+        for r in results:
+            mine = [u for u in r.utterances if u.wav.removesuffix(".wav").partition("-")[2] == voice]
+            total = word_errors((u.reference, u.hypothesis) for u in mine)
+            cells.append(f"{total.errors}/{total.words}")
+        lines.append(f"| {voice} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -261,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"test set {folder}: {describe(load(folder))}", flush=True)
     results = run(folder, [e.strip() for e in args.engines.split(",") if e.strip()], args.threads, args.repeat)
     print(table(results))
+    print()
+    print(voice_table(results))
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
