@@ -14,11 +14,15 @@ drive the two models with our own greedy decoding loop. All decoding state lives
 and ``InferenceSession.run`` may be called from several threads at once, so one loaded model serves
 every session concurrently.
 
-Streaming: each pass decodes greedily, but uses the previous pass's tokens as a draft. The decoder
-checks the whole draft in one batched call (like speculative decoding: a drafted token is kept only
-while it equals the model's own greedy choice, so the result is the same as plain greedy decoding),
-and then generates only the tokens that changed or are new. The pass at release therefore costs one
-encoder run over the whole utterance, one batched decoder call and the last few words' tokens.
+Streaming: while the button is held each partial re-transcribes the whole buffer (the encoder attends
+over the whole clip, so nothing of an earlier pass can be reused). At release, if everything fed
+since the newest pass is silence (the user stopped talking and then let go), that pass's transcript
+is the final one and release costs nothing; otherwise one more pass runs over everything.
+
+Checking the previous pass's tokens in one batched decoder call (speculative-decoding style) would
+make that last pass cheaper, but this export's decoder is not causal for several input tokens at
+once (the first position's logits move by up to 0.9 when tokens follow it), so it changed results;
+decoding here is one token per call, with the KV cache.
 """
 
 from __future__ import annotations
@@ -66,6 +70,10 @@ class MoonshineSettings(BaseModel):
     """Silence (zeros) added before and after the audio. Moonshine makes fewer errors when speech does
     not start or end right at the clip's edge: on the 72-utterance test set 0.25 s took the word error
     rate from 0.161 to 0.125 (0.5 s: 0.131); it costs a little encoder time."""
+    reuse_below: float = Field(0.1, ge=0, lt=1)
+    """At release a stream keeps its newest partial as the final transcript when everything fed after
+    that partial stays below this fraction of the utterance's peak level (20 ms frames, RMS); 0.1 is
+    -20 dB. 0 always runs a final pass."""
     max_tokens_per_second: float = Field(6.5, gt=0, le=50)
     """Upper bound on output tokens per second of audio (at least 10 tokens), which stops the rare
     repetition loop of a greedy decoder on noise."""
@@ -116,11 +124,9 @@ class Recognition:
 
     text: str
     tokens: tuple[int, ...]
-    """The generated token ids (without start and end), the draft for the next pass."""
-    accepted: int
-    """How many of the draft's tokens the model confirmed in its one batched call."""
+    """The generated token ids (without start and end)."""
     decoder_calls: int
-    """Decoder runs in this pass (1 for the draft check plus one per generated token)."""
+    """Decoder runs in this pass (one per generated token, plus the one that ends the text)."""
     encoder_ms: float
     decoder_ms: float
 
@@ -170,32 +176,31 @@ class MoonshineEngine:
                     pieces += piece
         return pieces.decode("utf-8", errors="replace").replace("\u2581", " ").strip()
 
-    def recognise(self, samples: npt.NDArray[np.float32], draft: Sequence[int] = ()) -> Recognition:
-        """Greedy transcription of 16 kHz float samples, checking ``draft`` tokens in one call first."""
+    def recognise(self, samples: npt.NDArray[np.float32]) -> Recognition:
+        """Greedy transcription of 16 kHz float samples."""
         if samples.size == 0:
-            return Recognition("", (), 0, 0, 0.0, 0.0)
+            return Recognition("", (), 0, 0.0, 0.0)
         started = time.perf_counter()
         end_pad = self._pad + max(0, _MIN_SAMPLES - samples.size - 2 * self._pad)
         audio = np.pad(samples.astype(np.float32, copy=False), (self._pad, end_pad))[np.newaxis, :]
         hidden = self._encoder.run(None, {"input_values": audio, "attention_mask": np.ones(audio.shape, np.int64)})[0]
         encoded = time.perf_counter()
-        tokens, accepted, calls = self._decode(hidden, self.max_tokens(samples.size), list(draft))
+        tokens = self._decode(hidden, self.max_tokens(samples.size))
         finished = time.perf_counter()
         return Recognition(
             text=self.detokenize(tokens),
             tokens=tuple(tokens),
-            accepted=accepted,
-            decoder_calls=calls,
+            decoder_calls=min(len(tokens) + 1, self.max_tokens(samples.size)),
             encoder_ms=(encoded - started) * 1000,
             decoder_ms=(finished - encoded) * 1000,
         )
 
-    def _decode(self, hidden: npt.NDArray[np.float32], limit: int, draft: list[int]) -> tuple[list[int], int, int]:
-        draft = [token for token in draft[:limit] if token != _END]
+    def _decode(self, hidden: npt.NDArray[np.float32], limit: int) -> list[int]:
+        """Greedy decoding, one token per decoder call; all state is local (thread-safe)."""
         feeds: dict[str, Any] = {
             "encoder_hidden_states": hidden,
             "encoder_attention_mask": np.ones(hidden.shape[:2], np.int64),
-            "input_ids": np.array([[_START, *draft]], np.int64),
+            "input_ids": np.array([[_START]], np.int64),
             "use_cache_branch": np.array([False]),
         }
         empty = np.zeros((1, _HEADS, 0, _HEAD_DIM), np.float32)
@@ -203,32 +208,23 @@ class MoonshineEngine:
             for part in ("decoder", "encoder"):
                 for kind in ("key", "value"):
                     feeds[f"past_key_values.{layer}.{part}.{kind}"] = empty
-        outputs = self._decoder.run(None, feeds)
-        calls = 1
-        predicted = outputs[0][0].argmax(axis=-1)
-        # Keep the draft while it equals the model's own greedy choice; the prediction after the last
-        # kept token is the first new one. Cached keys beyond the kept prefix are dropped (the decoder is
-        # causal, so the kept positions' keys do not depend on what followed them).
-        accepted = 0
-        while accepted < len(draft) and int(predicted[accepted]) == draft[accepted]:
-            accepted += 1
-        tokens = draft[:accepted]
-        keep = accepted + 1
-        for name, value in zip(self._outputs[1:], outputs[1:], strict=True):
-            past = name.replace("present", "past_key_values")
-            feeds[past] = value[:, :, :keep, :] if ".decoder." in name else value
-        feeds["use_cache_branch"] = np.array([True])
-        following = int(predicted[accepted])
-        while following != _END and len(tokens) < limit:
-            tokens.append(following)
-            feeds["input_ids"] = np.array([[following]], np.int64)
+        tokens: list[int] = []
+        first = True
+        while len(tokens) < limit:
             outputs = self._decoder.run(None, feeds)
-            calls += 1
             following = int(outputs[0][0, -1].argmax())
             for name, value in zip(self._outputs[1:], outputs[1:], strict=True):
-                if ".decoder." in name:
+                # The cross-attention keys are computed by the first call and only passed through after it.
+                if first or ".decoder." in name:
                     feeds[name.replace("present", "past_key_values")] = value
-        return tokens, accepted, calls
+            if following == _END:
+                break
+            tokens.append(following)
+            feeds["input_ids"] = np.array([[following]], np.int64)
+            if first:
+                feeds["use_cache_branch"] = np.array([True])
+                first = False
+        return tokens
 
 
 def to_model_rate(pcm: bytes, sample_rate: int) -> npt.NDArray[np.float32]:
@@ -237,23 +233,41 @@ def to_model_rate(pcm: bytes, sample_rate: int) -> npt.NDArray[np.float32]:
     return pcm_to_float(resample(pcm, sample_rate, MOONSHINE_SAMPLE_RATE))
 
 
+def is_silent(tail: npt.NDArray[np.float32], whole: npt.NDArray[np.float32], ratio: float) -> bool:
+    """Whether ``tail`` holds no speech: its loudest 20 ms frame is below ``ratio`` times the loudest
+    20 ms frame of ``whole`` (relative, so steady background noise counts as silence)."""
+    frame = MOONSHINE_SAMPLE_RATE // 50
+
+    def loudest(samples: npt.NDArray[np.float32]) -> float:
+        if samples.size == 0:
+            return 0.0
+        usable = samples[: max(frame, samples.size - samples.size % frame)]
+        if usable.size < frame:
+            return float(np.sqrt(np.mean(np.square(usable))))
+        return float(np.sqrt(np.mean(np.square(usable.reshape(-1, frame)), axis=1)).max())
+
+    return loudest(tail) < ratio * loudest(whole)
+
+
 class MoonshineStream:
     """One utterance recognised while it is spoken; see :class:`voicebot.providers.streaming.ASRStream`.
 
-    Every pass transcribes the whole buffer, with the newest earlier result as the draft. ``partial``
-    and ``finish`` may overlap (``finish`` does not wait for a partial still running: it starts at
-    once with the newest finished partial's tokens as its draft).
+    ``partial`` transcribes everything fed so far. ``finish`` returns the newest pass's transcript when
+    only silence was fed after it, and otherwise runs one more pass over everything (it does not wait
+    for a partial still running). ``last`` and ``reused`` say what happened, for metrics.
     """
 
-    def __init__(self, engine: MoonshineEngine, sample_rate: int) -> None:
+    def __init__(self, engine: MoonshineEngine, sample_rate: int, silence_ratio: float) -> None:
         self._engine = engine
         self._sample_rate = sample_rate
+        self._silence_ratio = silence_ratio
         self._buffer = bytearray()
         self._finished = False
-        self._draft: tuple[int, ...] = ()
-        self._draft_bytes = -1
+        self._covered = -1
         self.last: Recognition | None = None
         """The newest pass's details (for metrics and tests)."""
+        self.reused = False
+        """Whether ``finish`` returned the newest partial's transcript without another pass."""
 
     @property
     def fed_ms(self) -> float:
@@ -265,23 +279,26 @@ class MoonshineStream:
             raise RuntimeError("feed() after finish()")
         self._buffer += pcm
 
-    async def _pass(self) -> str:
-        size = len(self._buffer)
-        if size == self._draft_bytes and self.last is not None:
-            return self.last.text  # nothing new since the newest pass: its transcript stands
-        pcm = bytes(self._buffer)
-        draft = self._draft
-        result = await run_blocking(lambda: self._engine.recognise(to_model_rate(pcm, self._sample_rate), draft))
-        if size >= self._draft_bytes:
-            self._draft, self._draft_bytes, self.last = result.tokens, size, result
-        return result.text
+    async def _pass(self, pcm: bytes) -> Recognition:
+        result = await run_blocking(lambda: self._engine.recognise(to_model_rate(pcm, self._sample_rate)))
+        if len(pcm) >= self._covered:
+            self._covered, self.last = len(pcm), result
+        return result
 
     async def partial(self) -> str:
-        return await self._pass()
+        return (await self._pass(bytes(self._buffer))).text
 
     async def finish(self) -> str:
         self._finished = True
-        return await self._pass()
+        pcm = bytes(self._buffer)
+        last = self.last
+        if last is not None and self._silence_ratio > 0 and 0 <= self._covered <= len(pcm):
+            whole = to_model_rate(pcm, self._sample_rate)
+            tail = whole[round(self._covered / 2 / self._sample_rate * MOONSHINE_SAMPLE_RATE) :]
+            if is_silent(tail, whole, self._silence_ratio):
+                self.reused = True
+                return last.text
+        return (await self._pass(pcm)).text
 
 
 class MoonshineASR:
@@ -293,6 +310,7 @@ class MoonshineASR:
         folder = resolve_model(settings.model)
         self.model = "tiny-en (embedded)" if settings.model == EMBEDDED else str(folder)
         self.engine = MoonshineEngine(folder, settings.threads, settings.max_tokens_per_second, settings.pad_s)
+        self._silence_ratio = settings.reuse_below
 
     def transcribe_samples(self, samples: npt.NDArray[np.float32]) -> str:
         """Blocking transcription of 16 kHz float samples."""
@@ -304,7 +322,7 @@ class MoonshineASR:
 
     def open_stream(self, sample_rate: int = MOONSHINE_SAMPLE_RATE) -> MoonshineStream:
         """Start recognising one utterance of mono s16le audio at ``sample_rate``."""
-        return MoonshineStream(self.engine, sample_rate)
+        return MoonshineStream(self.engine, sample_rate, self._silence_ratio)
 
     def warm(self) -> None:
         # Half a second of quiet noise: runs the encoder and at least one cached decoder step.
