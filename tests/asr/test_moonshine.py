@@ -112,6 +112,7 @@ def test_is_silent_is_relative_to_the_utterance() -> None:
     noise = rng.normal(0, 0.01, 8_000).astype(np.float32)
     speech = np.concatenate([noise, rng.normal(0, 0.3, 8_000).astype(np.float32), noise])
     assert is_silent(noise, speech, 0.1)  # steady background noise after the speech
+    assert not is_silent(noise, speech, 0.03)
     assert not is_silent(speech[8_000:12_000], speech, 0.1)
     assert is_silent(np.zeros(0, np.float32), speech, 0.1)
 
