@@ -72,7 +72,9 @@ async def test_a_format_1_recording_replays_through_the_pipeline(default_setting
     assert first["then"]["outcome"] == "interrupted" and first["then"]["heard"] == "Paris, the City"
     assert second["then"]["reply"] == "There are 7 days in a week."
     assert second["now"]["transcript"] == "How many days are there in a week?" and second["transcript_matches"]
-    assert second["now"]["reply"] == "Hello! This is a fake reply."
+    # Now the intent layer knows this question: the calendar tool answers, no model is asked.
+    assert second["now"]["reply"] == "There are 7 days in a week." and second["reply_matches"]
+    assert [tool["name"] for tool in second["now"]["tools"]] == ["calendar_facts"]
     assert third["now"]["nothing_heard"] == "silence" == third["then"]["nothing_heard"]
 
 

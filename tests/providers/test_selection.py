@@ -20,15 +20,15 @@ from voicebot.providers.registry import build_llm, build_tts, check_keys, load_s
 from voicebot.settings import DEFAULT_SETTINGS_FILE, SettingsError, load_settings
 
 
-def test_default_is_the_embedded_stack_as_plain_names() -> None:
+def test_default_is_the_embedded_stack() -> None:
     settings = load_settings(DEFAULT_SETTINGS_FILE, environ={})
     assert (settings.asr.provider, settings.llm.provider, settings.tts.provider) == (
-        "faster_whisper",
+        ("moonshine", "faster_whisper"),  # Moonshine hears you while you speak; Whisper is its fallback
         "llama_cpp",
         "piper",
     )
     assert (settings.asr.providers, settings.llm.providers, settings.tts.providers) == (
-        ("faster_whisper",),
+        ("moonshine", "faster_whisper"),
         ("llama_cpp",),
         ("piper",),
     )
@@ -115,3 +115,17 @@ def test_voicebot_serve_exits_2_naming_the_missing_variable(tmp_path: Path) -> N
     assert done.returncode == 2
     assert "ANTHROPIC_API_KEY is not set" in done.stderr
     assert "serving on" not in done.stderr
+
+
+def test_every_provider_in_settings_is_registered_and_every_registered_one_has_settings() -> None:
+    from voicebot.errors import Stage
+    from voicebot.providers.registry import registered
+    from voicebot.settings import ASRSettings, LLMSettings, TTSSettings
+
+    in_settings = {
+        (stage, name)
+        for stage, section in ((Stage.ASR, ASRSettings), (Stage.LLM, LLMSettings), (Stage.TTS, TTSSettings))
+        for name in section.known_providers()
+    }
+    assert in_settings == set(registered())
+    assert ("asr", "moonshine") in {(stage.value, name) for stage, name in in_settings}

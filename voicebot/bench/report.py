@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from voicebot.bench.talk import TurnSample
-from voicebot.wer import word_errors
+from voicebot.bench.wer import word_errors
 
 #: The server's stage timings shown per mode, in this order.
 STAGES = ("asr_ms", "llm_first_token_ms", "first_segment_ms", "tts_first_audio_ms", "first_audio_ms")

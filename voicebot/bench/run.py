@@ -40,7 +40,7 @@ class BenchOptions:
     wav: Path | None = None
     """A folder of 16 kHz WAV files (``.txt`` transcripts beside them) to say instead."""
     testset: bool = False
-    """Say the generated test set (several voices, rates and noises; see ``voicebot.testset``)."""
+    """Say the generated test set (several voices, rates and noises; see ``voicebot.bench.testset``)."""
     sessions: int = 1
     rounds: int = 1
     naive: bool = True
@@ -53,7 +53,7 @@ def _utterances(settings: Settings, options: BenchOptions) -> tuple[list[Utteran
     if options.wav is not None:
         questions = wav_folder(options.wav)
     elif options.testset:
-        from voicebot import testset
+        from voicebot.bench import testset
 
         testset.generate(TESTSET_DIR)
         questions = wav_folder(TESTSET_DIR)

@@ -81,7 +81,9 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
             runtime.toolbox = Toolbox.from_settings(settings.tools)
             if settings.tools.mcp_servers:
                 await mcp.start(runtime.toolbox.registry)
-        runtime.engine = PipelineEngine(runtime.stages, settings.session, runtime.toolbox)
+        runtime.engine = PipelineEngine(
+            runtime.stages, settings.session, runtime.toolbox, settings.asr.partial_interval_ms
+        )
         runtime.metrics.models_ready(runtime.stages.describe())
         log.info("models_ready", **{k: f"{v['provider']}:{v['model']}" for k, v in runtime.stages.describe().items()})
 

@@ -14,7 +14,6 @@ comes back as a ``FallbackUsed`` event through the turn's own view of each stage
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TypeVar
 
@@ -36,19 +35,12 @@ from voicebot.turn.events import (
     Transcribed,
     TurnFailed,
 )
-from voicebot.turn.recognition import Recognition, start_recognition
+from voicebot.turn.recognition import Recognition, is_empty_transcript, start_recognition
 from voicebot.turn.text import SentenceSplitter, clean_for_speech, split_sentences
 from voicebot.turn.timing import Emit, StageClock
 from voicebot.turn.tools import Toolbox, TurnTools
 
 S = TypeVar("S")
-
-_NON_SPEECH = re.compile(r"^[\s\[\(*♪]*(blank_audio|music|silence|inaudible|no speech)?[\s\]\)*♪.]*$", re.IGNORECASE)
-
-
-def is_empty_transcript(text: str) -> bool:
-    """Whether ASR output holds no words (empty, punctuation, or a non-speech tag like [BLANK_AUDIO])."""
-    return not any(ch.isalnum() for ch in text) or bool(_NON_SPEECH.match(text))
 
 
 def _notifying(stage: S, notify: Emit) -> S:
@@ -60,10 +52,19 @@ def _notifying(stage: S, notify: Emit) -> S:
 class PipelineEngine:
     """Serves every session of a server with one set of stages (and, when tools are on, one toolbox)."""
 
-    def __init__(self, stages: Stages, settings: SessionSettings, toolbox: Toolbox | None = None) -> None:
+    def __init__(
+        self,
+        stages: Stages,
+        settings: SessionSettings,
+        toolbox: Toolbox | None = None,
+        partial_interval_ms: int = 300,
+    ) -> None:
+        """``partial_interval_ms``: with a streaming recogniser, new audio between partial transcripts
+        (``asr.partial_interval_ms``)."""
         self.stages = stages
         self.settings = settings
         self.toolbox = toolbox
+        self.partial_interval_ms = partial_interval_ms
 
     def listen(self, history: Sequence[Message], emit: Emit, context: TurnContext = NO_CONTEXT) -> PipelineUtterance:
         return PipelineUtterance(self, history, emit, context)
@@ -138,7 +139,7 @@ class PipelineUtterance:
         self._llm = _notifying(stages.llm, notify)
         self._tts = _notifying(stages.tts, notify)
         self._pcm = bytearray()
-        self._recognition: Recognition = start_recognition(self._asr, emit)
+        self._recognition: Recognition = start_recognition(self._asr, emit, engine.partial_interval_ms)
 
     def feed(self, pcm: bytes) -> None:
         self._pcm += pcm

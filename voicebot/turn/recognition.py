@@ -1,26 +1,44 @@
 """Speech recognition as the turn sees it: audio in while the user speaks, a transcript at the end.
 
-An ASR provider declares what it can do (:class:`~voicebot.providers.base.ASRCapabilities`). A
-streaming one hears the audio as it arrives and can report partial transcripts; a batch one (Whisper)
-only ever sees the whole utterance, so :class:`BatchRecognition` adapts it: it keeps nothing but
-waits for the end (the utterance's audio is kept by the turn). ``start_recognition`` picks the
-adapter for a provider, so the turn never asks which kind it has.
+An ASR provider declares what it can do by what it has: one with ``open_stream`` (Moonshine) hears
+the audio as it arrives, and :class:`StreamingRecognition` asks it for a partial transcript every
+``partial_interval_ms`` of new audio (shown on the page) and for the final one at release, when
+little or nothing is left to do. A batch provider (Whisper) only ever sees the whole utterance:
+:class:`BatchRecognition` adapts it, doing everything at the end. ``start_recognition`` picks the
+adapter for the stage's first provider, so the turn never asks which kind it has. If a stream fails,
+the stage's batch path (with its fallback list) transcribes the whole utterance instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Protocol
 
+import structlog
+
 from voicebot.providers.base import ASR
+from voicebot.providers.health import stage_providers
+from voicebot.providers.streaming import ASRStream
 from voicebot.session.protocol import INPUT_SAMPLE_RATE
+from voicebot.turn.events import PartialTranscript
 from voicebot.turn.timing import Emit
+
+_log = structlog.get_logger("voicebot.turn")
+
+_NON_SPEECH = re.compile(r"^[\s\[\(*♪]*(blank_audio|music|silence|inaudible|no speech)?[\s\]\)*♪.]*$", re.IGNORECASE)
+
+
+def is_empty_transcript(text: str) -> bool:
+    """Whether ASR output holds no words (empty, punctuation, or a non-speech tag like [BLANK_AUDIO])."""
+    return not any(ch.isalnum() for ch in text) or bool(_NON_SPEECH.match(text))
 
 
 class Recognition(Protocol):
     """Recognition of one utterance."""
 
     def feed(self, pcm: bytes) -> None:
-        """More audio (16 kHz mono s16le) as the user speaks."""
+        """More audio (16 kHz mono s16le) as the user speaks. Cheap: it runs on the session's loop."""
         ...
 
     async def finish(self, pcm: bytes) -> str:
@@ -48,6 +66,60 @@ class BatchRecognition:
         pass
 
 
-def start_recognition(asr: ASR, emit: Emit) -> Recognition:
-    """The recognition for ``asr``, reporting partial transcripts (if it makes any) to ``emit``."""
-    return BatchRecognition(asr)
+class StreamingRecognition:
+    """A stream fed while the user speaks, with partial transcripts, never two passes at once."""
+
+    def __init__(self, stream: ASRStream, fallback: ASR, emit: Emit, partial_interval_ms: int) -> None:
+        self._stream = stream
+        self._fallback = fallback
+        self._emit = emit
+        self._interval_bytes = INPUT_SAMPLE_RATE * 2 * partial_interval_ms // 1000
+        self._new_bytes = 0
+        self._wake = asyncio.Event()
+        self._partials = asyncio.create_task(self._partial_loop()) if partial_interval_ms > 0 else None
+
+    def feed(self, pcm: bytes) -> None:
+        self._stream.feed(pcm)
+        self._new_bytes += len(pcm)
+        if self._partials is not None and self._new_bytes >= self._interval_bytes:
+            self._wake.set()
+
+    async def _partial_loop(self) -> None:
+        shown = ""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._new_bytes = 0
+            try:
+                text = (await self._stream.partial()).strip()
+            except Exception as exc:  # noqa: BLE001 - partials are a courtesy: the final pass still runs
+                _log.warning("partial_transcript_failed", error=str(exc))
+                return
+            if text != shown and not is_empty_transcript(text):
+                shown = text
+                self._emit(PartialTranscript(text))
+
+    async def finish(self, pcm: bytes) -> str:
+        self._stop_partials()
+        try:
+            return await self._stream.finish()
+        except Exception as exc:  # noqa: BLE001 - the stage's batch path (and its fallback list) takes over
+            _log.warning("streaming_recognition_failed", error=str(exc))
+            return await self._fallback.transcribe(pcm, INPUT_SAMPLE_RATE)
+
+    async def aclose(self) -> None:
+        self._stop_partials()
+
+    def _stop_partials(self) -> None:
+        if self._partials is not None:
+            self._partials.cancel()
+
+
+def start_recognition(asr: ASR, emit: Emit, partial_interval_ms: int = 300) -> Recognition:
+    """The recognition for the stage ``asr``: streaming when its first provider can hear audio as it
+    arrives (``open_stream``), batch otherwise."""
+    first = stage_providers(asr)[0]
+    open_stream = getattr(first, "open_stream", None)
+    if open_stream is None:
+        return BatchRecognition(asr)
+    return StreamingRecognition(open_stream(INPUT_SAMPLE_RATE), asr, emit, partial_interval_ms)

@@ -10,7 +10,7 @@ Output: 16 kHz mono 16-bit ``NNN-voice.wav`` files, each with its transcript in 
 beside it, and a ``manifest.json`` that lets a later call reuse the folder instead of synthesising
 again. Generating all 72 takes a few seconds (Piper speaks 27 of them; espeak-ng and sox are fast).
 
-    python -m voicebot.testset --out /tmp/voicebot-testset
+    python -m voicebot.bench.testset --out /tmp/voicebot-testset
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def describe(utterances: Sequence[Utterance]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m voicebot.testset --out DIR [--count N]``."""
+    """``python -m voicebot.bench.testset --out DIR [--count N]``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--out", type=Path, required=True, help="folder for the WAV and TXT files")
     parser.add_argument("--count", type=int, default=None, help="only the first N questions")
