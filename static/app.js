@@ -131,6 +131,7 @@ function render() {
   ui.connectionText.textContent = page.connected ? "Connected" : "Offline";
   const micLive = page.holding || (page.streaming && !player.playing);
   ui.waveform.show(micLive ? microphone.analyser : player.playing ? player.analyser : null);
+  ui.waveform.refresh(); // the flat line takes the new state's colour
 }
 
 function showAlert(text) {
@@ -139,7 +140,8 @@ function showAlert(text) {
 }
 
 function showLatency(turnNumber, ms) {
-  ui.latency.textContent = `Last reply: ${ms} ms from release to first sound`;
+  const from = page.streaming ? "the end of your words" : "release";
+  ui.latency.textContent = `Last reply: ${ms} ms from ${from} to first sound`;
   const turn = page.turns.get(turnNumber);
   if (!turn) return;
   const reply = replyBubble(turn);
