@@ -81,9 +81,7 @@ def test_what_time_is_it_shows_a_get_time_chip_in_the_page_time_zone(open_page, 
     match = re.search(r"(\d{1,2}):(\d{2})\s*([AP]M)", result["text"])
     assert match, result["text"]
     told = {match.group(0).replace(" ", "")}
-    possible = {
-        (asked_at + timedelta(minutes=m)).strftime("%I:%M%p").lstrip("0") for m in range(-1, 3)
-    }
+    possible = {(asked_at + timedelta(minutes=m)).strftime("%I:%M%p").lstrip("0") for m in range(-1, 3)}
     assert told & possible, (result["text"], possible)
 
     # After the turn, the timing breakdown sits beside the latency readout.
