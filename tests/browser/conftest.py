@@ -45,7 +45,7 @@ CHROMIUM_ARGS = [
 # with when the audio really arrived), and each text the newest reply bubble showed (to see it
 # stream). It wraps the socket and watches the DOM; the page's code is untouched.
 WIRE_RECORDER = """
-window.__wire = { sent: [], received: [], releasedAt: [] };
+window.__wire = { sent: [], received: [], releasedAt: [], interrupts: [] };
 window.__sockets = [];  // to inject events a server of this build cannot send (see test_features.py)
 const NativeWebSocket = window.WebSocket;
 window.WebSocket = class extends NativeWebSocket {
@@ -55,6 +55,11 @@ window.WebSocket = class extends NativeWebSocket {
     this.addEventListener("message", (event) => {
       const text = typeof event.data === "string" ? event.data : null;
       window.__wire.received.push({ t: performance.now(), text, bytes: text === null ? event.data.byteLength : 0 });
+      if (text !== null && text.includes('"response_interrupted"')) {
+        // Whether the reply was playing just before the page handled the event, and just after.
+        const before = Boolean(window.voicebot && window.voicebot.playing);
+        setTimeout(() => window.__wire.interrupts.push({ before, after: window.voicebot.playing }), 0);
+      }
     });
   }
   send(data) {

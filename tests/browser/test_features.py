@@ -20,6 +20,7 @@ from wire import REPLY_TIMEOUT_MS, hold_mic, received_events, sent_actions, wait
 pytestmark = pytest.mark.browser
 
 QUESTION = "What is the capital of France?"
+LONG_QUESTION = "Tell me about Paris, the capital of France."  # a reply long enough to talk over
 TIME_QUESTION = "What time is it?"
 TIMER_QUESTION = "Set a timer for ten seconds."
 HOLD_MS = 3000
@@ -62,6 +63,24 @@ def test_hands_free_completes_a_turn_without_any_press(open_page, artifacts) -> 
     page.wait_for_timeout(600)
     assert audio_frames_sent(page) == frames
     assert page.evaluate("localStorage.getItem('voicebot.mode')") == "push_to_talk"
+
+
+def test_speaking_over_the_reply_in_hands_free_mode_silences_it(open_page) -> None:
+    # The fake microphone repeats the question every few seconds: the repeat talks over the long reply.
+    page = open_page(LONG_QUESTION, silence_before_s=1.0, silence_after_s=2.0)
+    page.get_by_role("radio", name="Hands-free").check()
+    page.wait_for_function("window.voicebot.playing", timeout=REPLY_TIMEOUT_MS)
+    wait_for_event(page, "response_interrupted")
+    page.wait_for_function("window.__wire.interrupts.length > 0")
+
+    # The page silenced the reply itself, as a press does, without any press.
+    interrupt = page.evaluate("window.__wire.interrupts")[0]
+    assert interrupt == {"before": True, "after": False}
+    assert not any(a["action"] == "start_listening" for a in sent_actions(page))
+    interrupted = received_events(page, "response_interrupted")[0]
+    reply = page.locator(f".turn[data-turn='{interrupted['turn']}'] .bubble.assistant")
+    expect(reply).to_have_attribute("data-interrupted", "true")
+    assert reply.locator(".unheard").inner_text().strip() != ""
 
 
 def test_what_time_is_it_shows_a_get_time_chip_in_the_page_time_zone(open_page, artifacts) -> None:
