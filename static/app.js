@@ -1,11 +1,24 @@
 // voicebot page: the push-to-talk controls, the conversation bubbles and the status line,
 // wired to the server's WebSocket protocol (docs/protocol.md). Audio capture lives in
 // mic.js (+ capture-worklet.js), playback in player.js, the socket and its reconnects in
-// connection.js, the waveform in waveform.js. Tests read window.voicebot (bottom of file).
+// connection.js, the waveform in waveform.js, the hands-free switch in handsfree.js, tool chips
+// and the timing breakdown in tools.js, running timers in timers.js. Tests read window.voicebot
+// (bottom of file).
 
 import { Connection } from "./connection.js";
+import {
+  HANDS_FREE,
+  LIVE_TEXT,
+  ModeSwitch,
+  PUSH_TO_TALK,
+  liveState,
+  rememberMode,
+  storedMode,
+} from "./handsfree.js";
 import { Microphone } from "./mic.js";
 import { Player } from "./player.js";
+import { TimerList } from "./timers.js";
+import { addToolCall, addToolResult, describeTimings, formatBreakdown } from "./tools.js";
 import { Waveform } from "./waveform.js";
 
 const REPLY_STATES = new Set(["transcribing", "thinking", "speaking"]);
@@ -20,6 +33,9 @@ const ERROR_TEXT = {
 const PROTOCOL_ERROR_CODES = new Set(["invalid_json", "invalid_message", "unknown_action", "bad_audio_frame"]);
 /** Codes that a normal race can cause (e.g. the server ended a too-long utterance before the release). */
 const HARMLESS_ERROR_CODES = new Set(["already_listening", "not_listening"]);
+/** Status reasons whose server message stays on the status line in hands-free mode. */
+const TOLD_REASONS = new Set(["failed", "too_long", "fallback", "timer"]);
+const WAKE_TEXT = "Click or tap anywhere on the page to start listening.";
 
 const ui = {
   body: document.body,
@@ -33,6 +49,8 @@ const ui = {
   connectionText: document.getElementById("connection-text"),
   latency: document.getElementById("latency"),
   waveform: new Waveform(document.getElementById("waveform")),
+  modeSwitch: new ModeSwitch(document.getElementById("mode-switch"), chooseMode),
+  timers: new TimerList(document.getElementById("timers")),
 };
 
 const page = {
@@ -41,6 +59,10 @@ const page = {
   sessionId: null,
   serverState: "idle", // the last state the server reported
   serverMessage: "",
+  serverReason: null,
+  mode: PUSH_TO_TALK, // the mode the server reported
+  pendingMode: null, // set_mode sent, the server's answer not in yet
+  streaming: false, // hands-free: the microphone streams to the server all the time
   newestTurn: 0,
   holding: false, // the mic button (or Space) is held down
   startSent: false, // start_listening went out for the current hold
@@ -49,6 +71,7 @@ const page = {
   awaitingReset: false, // after "New conversation": ignore old events until the server's idle
   offlineText: "Connecting…",
   turns: new Map(), // turn number -> {element, user, reply, text, cut}
+  playingTurn: null, // the turn whose audio the player was last given
 };
 
 const connection = new Connection(Connection.voiceUrl(window.location), {
@@ -60,7 +83,7 @@ const connection = new Connection(Connection.voiceUrl(window.location), {
 });
 
 const microphone = new Microphone((frame) => {
-  if (page.holding && page.startSent) connection.sendAudio(frame);
+  if ((page.holding && page.startSent) || page.streaming) connection.sendAudio(frame);
 });
 
 const player = new Player({
@@ -85,6 +108,10 @@ function displayState() {
 
 function statusText(state) {
   if (state === "offline") return page.offlineText;
+  if (page.streaming && !TOLD_REASONS.has(page.serverReason)) {
+    if (page.serverReason === "nothing_heard" && state === "idle") return "I didn't catch that. Still listening: just talk.";
+    return LIVE_TEXT[liveState(page.serverState, { holding: page.holding, playing: player.playing })];
+  }
   if (state === page.serverState && page.serverMessage) return page.serverMessage;
   return { listening: "Listening…", speaking: "Speaking…" }[state] || page.serverMessage;
 }
@@ -92,13 +119,19 @@ function statusText(state) {
 function render() {
   const state = displayState();
   ui.body.dataset.state = state;
+  ui.body.dataset.mode = page.streaming ? HANDS_FREE : PUSH_TO_TALK;
+  ui.body.dataset.live =
+    page.streaming && page.connected ? liveState(page.serverState, { holding: page.holding, playing: player.playing }) : "";
+  ui.modeSwitch.show(page.pendingMode || (page.connected ? page.mode : storedMode()));
   const text = statusText(state);
   if (ui.status.textContent !== text) ui.status.textContent = text;
   ui.mic.setAttribute("aria-pressed", String(page.holding));
   ui.micLabel.textContent = page.holding ? "Release to send" : "Hold to talk";
   ui.connection.dataset.connected = String(page.connected);
   ui.connectionText.textContent = page.connected ? "Connected" : "Offline";
-  ui.waveform.show(page.holding ? microphone.analyser : player.playing ? player.analyser : null);
+  const micLive = page.holding || (page.streaming && !player.playing);
+  ui.waveform.show(micLive ? microphone.analyser : player.playing ? player.analyser : null);
+  ui.waveform.refresh(); // the flat line takes the new state's colour
 }
 
 function showAlert(text) {
@@ -107,7 +140,8 @@ function showAlert(text) {
 }
 
 function showLatency(turnNumber, ms) {
-  ui.latency.textContent = `Last reply: ${ms} ms from release to first sound`;
+  const from = page.streaming ? "the end of your words" : "release";
+  ui.latency.textContent = `Last reply: ${ms} ms from ${from} to first sound`;
   const turn = page.turns.get(turnNumber);
   if (!turn) return;
   const reply = replyBubble(turn);
@@ -157,7 +191,9 @@ function replyBubble(turn) {
     turn.reply.tag.className = "tag";
     turn.reply.latency = document.createElement("span");
     turn.reply.latency.className = "latency-value";
-    meta.append(turn.reply.tag, turn.reply.latency);
+    turn.reply.breakdown = document.createElement("span");
+    turn.reply.breakdown.className = "breakdown";
+    meta.append(turn.reply.tag, turn.reply.latency, turn.reply.breakdown);
     turn.reply.element.append(meta);
     turn.element.append(turn.reply.element);
   }
@@ -205,22 +241,34 @@ function handleEvent(event) {
   switch (event.type) {
     case "status":
       return handleStatus(event);
-    case "transcript":
-      userBubble(turnView(turn)).text.textContent = event.text;
+    case "partial_transcript":
+      return handlePartialTranscript(turn, event.text);
+    case "transcript": {
+      const user = userBubble(turnView(turn));
+      user.text.textContent = event.text;
+      delete user.element.dataset.partial;
       return scrollToNewest();
+    }
     case "response_text":
       return handleResponseText(turn, event.text);
     case "response_done":
       return handleResponseDone(turn, event.text);
     case "audio_start":
       if (isCut(turn)) return; // keep dropping the old reply's audio
+      page.playingTurn = turn;
       player.beginReply(event.sample_rate);
       return render();
     case "audio_done":
       return; // nothing to do: playback ends by itself when the scheduled audio has played
     case "response_interrupted":
-      if (page.turns.has(turn)) showInterrupted(page.turns.get(turn), event.heard || "");
-      return;
+      return handleInterrupted(turn, event.heard || "");
+    case "tool_call":
+    case "tool_result":
+      return handleTool(turn, event);
+    case "timers":
+      return ui.timers.update(Array.isArray(event.timers) ? event.timers : []);
+    case "metrics":
+      return showMetrics(turn, event.timings);
     case "error":
       return handleError(event);
     default:
@@ -232,8 +280,26 @@ function handleStatus(event) {
   if (event.session_id) startSession(event.session_id);
   page.serverState = event.state;
   page.serverMessage = event.message || "";
+  if (event.reason !== "fallback") page.serverReason = event.reason || null;
   if (Number.isInteger(event.turn)) page.newestTurn = event.turn;
-  if (event.reason === "nothing_heard") page.releasedAt = null;
+  if (event.reason === "nothing_heard") {
+    page.releasedAt = null;
+    dropPartial(event.turn);
+  }
+  // Hands-free: the server heard the user stop; the latency readout counts from here.
+  if (event.state === "transcribing" && event.reason === "voice") page.releasedAt = performance.now();
+  if (event.mode === PUSH_TO_TALK || event.mode === HANDS_FREE) {
+    page.mode = event.mode;
+    if (page.pendingMode === event.mode || event.reason === "mode") page.pendingMode = null;
+    syncStreaming();
+  }
+  if (event.reason === "timer" && Number.isInteger(event.turn)) {
+    // The assistant speaks on its own (a timer ended): a reply bubble with no question before it.
+    const reply = replyBubble(turnView(event.turn));
+    reply.element.dataset.announcement = "timer";
+    reply.tag.textContent = "Timer";
+    scrollToNewest();
+  }
   if (event.state === "thinking" && Number.isInteger(event.turn) && !isCut(event.turn)) {
     replyBubble(turnView(event.turn)); // an empty bubble shows "thinking" dots until text comes
     scrollToNewest();
@@ -248,6 +314,10 @@ function startSession(sessionId) {
   page.everConnected = true;
   page.sessionId = sessionId;
   if (reconnected) showAlert("");
+  page.mode = PUSH_TO_TALK; // a new server session starts in push-to-talk
+  page.pendingMode = null;
+  sendTimeZone();
+  if (storedMode() === HANDS_FREE) chooseMode(HANDS_FREE);
   if (reconnected && page.turns.size > 0) {
     // The server forgot the old conversation; keep it on screen but start numbering afresh.
     const note = document.createElement("li");
@@ -255,6 +325,65 @@ function startSession(sessionId) {
     note.textContent = "Reconnected. The server started a new conversation.";
     ui.conversation.append(note);
     page.turns = new Map();
+  }
+  ui.timers.clear(); // the old session's timers went with it
+}
+
+/** So that "what time is it?" is answered in the user's time zone. Sent on every (re)connect. */
+function sendTimeZone() {
+  let timeZone = null;
+  try {
+    timeZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  } catch {
+    // no Intl time zones: the server's zone is used
+  }
+  if (timeZone) connection.send({ action: "set_time_zone", time_zone: timeZone });
+}
+
+/** The words the user is saying, growing in their bubble until the final transcript replaces them. */
+function handlePartialTranscript(turnNumber, text) {
+  if (turnNumber === null || isCut(turnNumber)) return;
+  const turn = turnView(turnNumber);
+  if (turn.user && turn.user.element.dataset.partial !== "true") return; // the final one is in
+  const user = userBubble(turn);
+  user.element.dataset.partial = "true";
+  user.text.textContent = text;
+  scrollToNewest();
+}
+
+/** Nothing was heard after all: remove the growing words of that turn. */
+function dropPartial(turnNumber) {
+  const turn = page.turns.get(turnNumber);
+  if (!turn || !turn.user || turn.user.element.dataset.partial !== "true") return;
+  turn.user.element.remove();
+  turn.user = null;
+}
+
+/** A reply was cut: by this page's press (already silent) or by the server (a voice barge-in,
+ *  a reset): then it stops at once here too, exactly as a press does. */
+function handleInterrupted(turnNumber, heard) {
+  const turn = page.turns.get(turnNumber);
+  if (turn) turn.cut = true; // its late events and audio are dropped
+  if (page.playingTurn === turnNumber && player.playing) player.stop();
+  if (turn) showInterrupted(turn, heard);
+  render();
+}
+
+function handleTool(turnNumber, event) {
+  if (turnNumber === null || isCut(turnNumber)) return;
+  const reply = replyBubble(turnView(turnNumber));
+  if (event.type === "tool_call") addToolCall(reply, event);
+  else addToolResult(reply, event);
+  scrollToNewest();
+}
+
+function showMetrics(turnNumber, timings) {
+  const turn = page.turns.get(turnNumber);
+  if (!turn || !turn.reply) return;
+  turn.reply.breakdown.textContent = formatBreakdown(timings);
+  turn.reply.breakdown.title = describeTimings(timings);
+  if (timings && Number.isFinite(timings.first_audio_ms)) {
+    turn.reply.element.dataset.firstAudioMs = String(Math.round(timings.first_audio_ms));
   }
 }
 
@@ -300,6 +429,9 @@ function handleDisconnect({ wasOpen, retryInMs, attempt }) {
   page.awaitingReset = false;
   page.releasedAt = null;
   page.serverState = "idle";
+  page.serverReason = null;
+  page.streaming = false;
+  page.pendingMode = null;
   microphone.stop();
   player.stop();
   const seconds = Math.max(1, Math.round(retryInMs / 1000));
@@ -357,15 +489,63 @@ async function press() {
     page.startSent = false;
     return;
   }
-  await microphone.start();
+  if (!page.streaming) await microphone.start();
   render(); // the microphone's analyser exists now
+}
+
+// ---- hands-free -------------------------------------------------------------------------
+
+/** The user picked a mode on the switch (or a reconnect restores the stored choice). */
+function chooseMode(mode) {
+  player.unlock(); // a click is a gesture: audio may start from now on
+  if (mode === HANDS_FREE) microphone.open().catch(() => {}); // ask for the microphone from the gesture
+  if (!page.connected) return render(); // stored; sent when the server is back
+  page.pendingMode = mode;
+  connection.send({ action: "set_mode", mode });
+  render();
+}
+
+/** Streams the microphone while the server says hands-free, stops when it says push-to-talk. */
+async function syncStreaming() {
+  const wanted = () => page.connected && page.mode === HANDS_FREE;
+  if (wanted() === page.streaming) return render();
+  if (!wanted()) {
+    page.streaming = false;
+    if (!page.holding) microphone.stop();
+    return render();
+  }
+  try {
+    await microphone.open();
+  } catch (error) {
+    showAlert(`${error.message} Hands-free needs the microphone.`);
+    rememberMode(PUSH_TO_TALK);
+    return chooseMode(PUSH_TO_TALK);
+  }
+  if (!wanted() || page.streaming) return;
+  page.streaming = true;
+  microphone.start(); // its audio context may wait for a gesture (see wakeAudio)
+  setTimeout(() => {
+    if (page.streaming && !microphone.running) showAlert(WAKE_TEXT);
+  }, 500);
+  render();
+}
+
+/** Browsers start audio only after a gesture: a page that comes back in hands-free mode (or that
+ *  gets a timer's announcement) wakes its audio on the first click or key press. */
+function wakeAudio() {
+  player.unlock();
+  if (page.streaming && !microphone.running) {
+    microphone.start().then(() => {
+      if (microphone.running && ui.alert.textContent === WAKE_TEXT) showAlert("");
+    });
+  }
 }
 
 function release() {
   if (!page.holding) return;
   page.holding = false;
   page.releasedAt = performance.now();
-  microphone.stop();
+  if (!page.streaming) microphone.stop();
   if (page.startSent) {
     connection.send({ action: "stop_listening" });
     page.startSent = false;
@@ -379,6 +559,7 @@ function newConversation() {
   page.turns = new Map();
   page.releasedAt = null;
   page.lastLatencyMs = null;
+  page.playingTurn = null;
   ui.conversation.replaceChildren();
   ui.latency.textContent = "";
   showAlert("");
@@ -413,6 +594,8 @@ document.addEventListener("keyup", (event) => {
   event.preventDefault();
   release();
 });
+document.addEventListener("pointerdown", wakeAudio, true);
+document.addEventListener("keydown", wakeAudio, true);
 window.addEventListener("blur", release); // a key released in another window never reaches us
 document.addEventListener("visibilitychange", () => document.hidden && release());
 ui.newConversation.addEventListener("click", () => {
@@ -431,6 +614,8 @@ window.voicebot = Object.freeze({
   get turns() { return page.turns.size; },
   get playing() { return player.playing; },
   get playedMs() { return player.playedMs(); },
+  get mode() { return page.mode; },
+  get streaming() { return page.streaming; },
 });
 
 render();

@@ -12,6 +12,12 @@ export class Microphone {
     this.onFrame = onFrame;
     this.opening = null; // the promise of the open microphone, shared by concurrent presses
     this.analyser = null; // for the waveform while recording
+    this.context = null; // the capture AudioContext once open
+  }
+
+  /** True when the capture context runs (browsers may hold it until a user gesture). */
+  get running() {
+    return this.context !== null && this.context.state === "running";
   }
 
   /** Opens the microphone if it is not open yet. Rejects with a MicrophoneError in plain words. */
@@ -34,6 +40,7 @@ export class Microphone {
     });
     const track = stream.getAudioTracks()[0];
     const { context, source } = connectAtNativeRate(stream, track.getSettings().sampleRate);
+    this.context = context;
     await context.audioWorklet.addModule("/static/capture-worklet.js");
     const capture = new AudioWorkletNode(context, "capture-processor");
     capture.port.onmessage = (event) => this.onFrame(event.data);
@@ -46,6 +53,7 @@ export class Microphone {
       // Unplugged or revoked: forget this microphone so the next press opens a new one.
       this.opening = null;
       this.analyser = null;
+      this.context = null;
       context.close();
     });
     return { context, capture };
@@ -53,8 +61,8 @@ export class Microphone {
 
   async start() {
     const { context, capture } = await this.open();
-    await context.resume();
     capture.port.postMessage({ recording: true });
+    await context.resume(); // may wait for a user gesture when nothing has unlocked audio yet
   }
 
   async stop() {

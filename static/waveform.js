@@ -22,6 +22,11 @@ export class Waveform {
     this.draw();
   }
 
+  /** Redraws the flat line (in the canvas's current colour); a live signal redraws itself. */
+  refresh() {
+    if (!this.analyser) this.draw();
+  }
+
   resize() {
     const scale = window.devicePixelRatio || 1;
     this.canvas.width = Math.round(this.canvas.clientWidth * scale);

@@ -45,14 +45,21 @@ CHROMIUM_ARGS = [
 # with when the audio really arrived), and each text the newest reply bubble showed (to see it
 # stream). It wraps the socket and watches the DOM; the page's code is untouched.
 WIRE_RECORDER = """
-window.__wire = { sent: [], received: [], releasedAt: [] };
+window.__wire = { sent: [], received: [], releasedAt: [], interrupts: [] };
+window.__sockets = [];  // to inject events a server of this build cannot send (see test_features.py)
 const NativeWebSocket = window.WebSocket;
 window.WebSocket = class extends NativeWebSocket {
   constructor(...args) {
     super(...args);
+    window.__sockets.push(this);
     this.addEventListener("message", (event) => {
       const text = typeof event.data === "string" ? event.data : null;
       window.__wire.received.push({ t: performance.now(), text, bytes: text === null ? event.data.byteLength : 0 });
+      if (text !== null && text.includes('"response_interrupted"')) {
+        // Whether the reply was playing just before the page handled the event, and just after.
+        const before = Boolean(window.voicebot && window.voicebot.playing);
+        setTimeout(() => window.__wire.interrupts.push({ before, after: window.voicebot.playing }), 0);
+      }
     });
   }
   send(data) {
@@ -150,18 +157,25 @@ def playwright_driver() -> Iterator[object]:
 
 @pytest.fixture(scope="module")
 def launch_browser(playwright_driver, tmp_path_factory) -> Iterator[object]:
-    """Returns a function: question text -> a Chromium whose fake microphone asks it (one per question)."""
-    browsers: dict[str, object] = {}
+    """Returns a function: (question text, silence before it) -> a Chromium whose fake microphone asks
+    it (one per question and silence)."""
+    browsers: dict[tuple[str, float], object] = {}
     wav_dir = tmp_path_factory.mktemp("fake-mic")
 
-    def launch(question: str):
-        if question not in browsers:
-            wav = write_question_wav(wav_dir / f"question-{len(browsers)}.wav", question)
-            browsers[question] = playwright_driver.chromium.launch(
+    def launch(question: str, silence_before_s: float = 0.0, silence_after_s: float = 1.5):
+        key = (question, silence_before_s)
+        if key not in browsers:
+            wav = write_question_wav(
+                wav_dir / f"question-{len(browsers)}.wav",
+                question,
+                silence_after_s=silence_after_s,
+                silence_before_s=silence_before_s,
+            )
+            browsers[key] = playwright_driver.chromium.launch(
                 executable_path=str(CHROMIUM),
                 args=[*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={wav}"],
             )
-        return browsers[question]
+        return browsers[key]
 
     yield launch
     for browser in browsers.values():
@@ -174,8 +188,15 @@ def open_page(launch_browser, server: VoicebotServer) -> Iterator[object]:
     question from its beginning) connected to the server, with the wire recorder installed."""
     contexts = []
 
-    def open_(question: str, viewport: dict | None = None):
-        context = launch_browser(question).new_context(viewport=viewport or {"width": 1000, "height": 760})
+    def open_(
+        question: str,
+        viewport: dict | None = None,
+        silence_before_s: float = 0.0,
+        silence_after_s: float = 1.5,
+        **context_options: object,
+    ):
+        browser = launch_browser(question, silence_before_s, silence_after_s)
+        context = browser.new_context(viewport=viewport or {"width": 1000, "height": 760}, **context_options)
         contexts.append(context)
         context.add_init_script(WIRE_RECORDER)
         page = context.new_page()

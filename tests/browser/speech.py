@@ -15,12 +15,16 @@ from voicebot.audio import wav_bytes
 QUESTION = "What is the capital of France?"
 
 
-def write_question_wav(path: Path, text: str = QUESTION, silence_after_s: float = 1.5) -> Path:
-    """Writes `text` spoken by the Joe voice, then `silence_after_s` of silence (16-bit mono)."""
+def write_question_wav(
+    path: Path, text: str = QUESTION, silence_after_s: float = 1.5, silence_before_s: float = 0.0
+) -> Path:
+    """Writes `silence_before_s` of silence, `text` spoken by the Joe voice, then `silence_after_s` of
+    silence (16-bit mono). Silence before the question lets a hands-free page hear it start."""
     voice = PiperVoice.load(model_path(), config_path())
     chunks = list(voice.synthesize(text))
     sample_rate = chunks[0].sample_rate
     speech = b"".join(chunk.audio_int16_bytes for chunk in chunks)
-    silence = bytes(2 * int(sample_rate * silence_after_s))
-    path.write_bytes(wav_bytes(speech + silence, sample_rate))
+    before = bytes(2 * int(sample_rate * silence_before_s))
+    after = bytes(2 * int(sample_rate * silence_after_s))
+    path.write_bytes(wav_bytes(before + speech + after, sample_rate))
     return path

@@ -6,59 +6,18 @@ The fake microphone speaks a question (see speech.py). Assertions are on what a 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 
 import pytest
 from playwright.sync_api import expect
+from wire import REPLY_TIMEOUT_MS, hold_mic, received_events, sent_actions, wait_for_event, wire
 
 pytestmark = pytest.mark.browser
 
 SHORT_QUESTION = "What is the capital of France?"  # a short reply: about 2 s of speech
 LONG_QUESTION = "Tell me about Paris, the capital of France."  # a reply long enough to interrupt
 HOLD_MS = 3300  # the spoken question plus some of the silence after it
-REPLY_TIMEOUT_MS = 45_000
-
-
-def hold_mic(page, ms: int) -> None:
-    box = page.locator("#mic").bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
-    page.wait_for_timeout(ms)
-    page.mouse.up()
-
-
-def wire(page) -> dict:
-    return page.evaluate("window.__wire")
-
-
-def sent_actions(page) -> list[dict]:
-    return [json.loads(frame["text"]) for frame in wire(page)["sent"] if frame["text"] is not None]
-
-
-def received_events(page, event_type: str | None = None) -> list[dict]:
-    events = []
-    for frame in wire(page)["received"]:
-        if frame["text"] is None:
-            continue
-        event = json.loads(frame["text"]) | {"_t": frame["t"]}
-        if event_type is None or event["type"] == event_type:
-            events.append(event)
-    return events
-
-
-def wait_for_event(page, event_type: str, reason: str | None = None, timeout: int = REPLY_TIMEOUT_MS) -> None:
-    """Waits until the page has received an event of this type (and reason, when given)."""
-    page.wait_for_function(
-        """([type, reason]) => window.__wire.received.some((frame) => {
-            if (frame.text === null) return false;
-            const event = JSON.parse(frame.text);
-            return event.type === type && (reason === null || event.reason === reason);
-        })""",
-        arg=[event_type, reason],
-        timeout=timeout,
-    )
 
 
 # True when the waveform canvas draws a signal rather than a flat line: its drawn pixels span
@@ -132,7 +91,8 @@ def test_hold_to_talk_gets_a_spoken_reply(open_page) -> None:
     assert audio_frames and all(640 <= size <= 3200 and size % 2 == 0 for size in audio_frames)
     audio_seconds = sum(audio_frames) / 2 / 16000
     assert HOLD_MS / 1000 - 0.8 < audio_seconds < HOLD_MS / 1000 + 0.3
-    assert [a["action"] for a in sent_actions(page)] == ["start_listening", "stop_listening"]
+    actions = [a["action"] for a in sent_actions(page)]
+    assert actions == ["set_time_zone", "start_listening", "stop_listening"]
 
     # The transcript bubble shows what was said.
     user_bubble = page.locator(".bubble.user").first
