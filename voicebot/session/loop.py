@@ -99,6 +99,7 @@ ANNOUNCEMENT_TEXT = "Timer done"
 #: Tools whose results change the session's timers (the page is sent the new list).
 TIMER_TOOLS = frozenset({"set_timer", "cancel_timer"})
 NOTHING_HEARD_TEXT = "I didn't catch that. Hold the button while you speak."
+NOTHING_HEARD_HANDS_FREE = "I didn't catch that. Please say it again."
 
 #: Client frames waiting in the mailbox beyond which further audio frames are dropped (a flood).
 MAX_PENDING_CLIENT_FRAMES = 512
@@ -558,7 +559,8 @@ class VoiceSession:
             )
         elif isinstance(event, NothingHeard):
             self._current = None
-            self._transition(Trigger.NOTHING_HEARD, message=NOTHING_HEARD_TEXT, reason="nothing_heard")
+            message = NOTHING_HEARD_TEXT if self.mode is Mode.PUSH_TO_TALK else NOTHING_HEARD_HANDS_FREE
+            self._transition(Trigger.NOTHING_HEARD, message=message, reason="nothing_heard")
         elif isinstance(event, TurnFailed):
             self._cancel_turn()
             self._send(Error(event.code, event.message, turn.number))
