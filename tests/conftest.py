@@ -49,10 +49,17 @@ ServerFactory = Callable[..., AbstractAsyncContextManager[LocalServer]]
 
 @pytest.fixture
 def serve(default_settings: Settings) -> ServerFactory:
-    """``async with serve(stages, **session_overrides) as server``: a real server on a free port."""
+    """``async with serve(stages, intents=True, **session_overrides) as server``: a real server on a free
+    port."""
 
-    def factory(stages: Stages, **session: object) -> AbstractAsyncContextManager[LocalServer]:
-        settings = default_settings.model_copy(update={"session": default_settings.session.model_copy(update=session)})
+    def factory(stages: Stages, intents: bool = True, **session: object) -> AbstractAsyncContextManager[LocalServer]:
+        """``intents=False``: every question goes to the model (the intent layer would answer some)."""
+        settings = default_settings.model_copy(
+            update={
+                "session": default_settings.session.model_copy(update=session),
+                "tools": default_settings.tools.model_copy(update={"intents": intents}),
+            }
+        )
         return local_server(settings, stages)
 
     return factory

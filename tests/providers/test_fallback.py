@@ -149,7 +149,7 @@ async def test_the_page_is_told_which_provider_answered(
     llm = FallbackLLM([AnthropicLLM(settings.llm, KEYS), embedded_llm], settings.llm.timeouts)
     stages = Stages(asr=embedded_stages.asr, llm=llm, tts=embedded_stages.tts)
     anthropic_fake.reset("401")
-    async with serve(stages) as server:
+    async with serve(stages, intents=False) as server:  # both questions go to the model
         client = await VoiceClient.connect(server.ws_url)
         try:
             first = await client.utterance(speech[QUESTION])
@@ -284,7 +284,7 @@ async def test_health_shows_each_provider_and_caches_the_checks(
     llm = FallbackLLM([AnthropicLLM(settings.llm, KEYS), OpenAILLM(settings.llm, KEYS), FakeLLM()], TIMEOUTS)
     stages = Stages(asr=FakeASR(), llm=llm, tts=FakeTTS())
     anthropic_fake.reset("401")
-    async with serve(stages) as server:
+    async with serve(stages, intents=False) as server:  # both questions go to the model
         health = await get_json(f"{server.http_url}/health")
         again = await get_json(f"{server.http_url}/health")
     assert health["status"] == "ok"
