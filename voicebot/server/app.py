@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from quart import Quart, render_template, websocket
+from quart import Quart, Response, render_template, request, websocket
 
 from voicebot.providers.base import Stages
 from voicebot.providers.health import HealthMonitor
 from voicebot.providers.registry import load_stages
+from voicebot.server import security
+from voicebot.session.limits import TRY_AGAIN_LATER, Close
 from voicebot.session.loop import VoiceSession
 from voicebot.settings import Settings
 from voicebot.turn.engine import TurnEngine
@@ -34,6 +36,8 @@ class Runtime:
     engine: TurnEngine | None = None
     sessions: dict[str, VoiceSession] = field(default_factory=dict)
     health: HealthMonitor | None = None
+    draining: bool = False
+    """The server is shutting down: new connections are refused."""
 
 
 class QuartTransport:
@@ -75,6 +79,11 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
         runtime.engine = PipelineEngine(runtime.stages, settings.session)
         log.info("models_ready", **{k: f"{v['provider']}:{v['model']}" for k, v in runtime.stages.describe().items()})
 
+    @app.after_request
+    async def add_security_headers(response: Response) -> Response:
+        response.headers.update(security.security_headers(request.host))
+        return response
+
     @app.get("/")
     async def index() -> str:
         return await render_template("index.html")
@@ -90,24 +99,59 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
         return {
             "status": report["status"],
             "sessions": sessions,
+            "max_sessions": settings.limits.max_sessions,
             "stages": report["stages"],
             "providers": report["providers"],
         }, 200
 
     @app.websocket("/ws/voice")
-    async def voice() -> None:
+    async def voice() -> Response | None:
+        # Refused at the handshake (an HTTP status, no session): see voicebot.server.security.
+        refusal = security.check_origin(websocket.headers.get("Origin"), websocket.headers.get("Host"), settings)
+        if refusal is None:
+            tokens = security.presented_tokens(websocket.args, websocket.requested_subprotocols)
+            refusal = security.check_token(tokens, settings)
+        if refusal is None and runtime.draining:
+            refusal = security.Refusal(503, "The server is shutting down.", "shutting_down")
+        if refusal is not None:
+            log.warning(
+                "connection_refused",
+                reason=refusal.reason,
+                status=refusal.status,
+                origin=websocket.headers.get("Origin"),
+                client=str(websocket.remote_addr),
+            )
+            return Response(refusal.body, status=refusal.status, content_type="text/plain")
+        subprotocol = security.chosen_subprotocol(websocket.requested_subprotocols)
         if runtime.stages is None or runtime.engine is None:
-            await websocket.close(1013, "models are still loading")
-            return
+            await websocket.accept(subprotocol=subprotocol)
+            await websocket.close(TRY_AGAIN_LATER, "models are still loading")
+            return None
+        if len(runtime.sessions) >= settings.limits.max_sessions:
+            log.warning("session_cap_reached", sessions=len(runtime.sessions), client=str(websocket.remote_addr))
+            await websocket.accept(subprotocol=subprotocol)
+            await _close(Close(TRY_AGAIN_LATER, "The server is busy with other conversations. Try again later."))
+            return None
         # The session logs the connection (session_started / session_ended) with these, and records them.
         client = {"client": str(websocket.remote_addr), "user_agent": websocket.headers.get("User-Agent", "")}
         session = VoiceSession(
             QuartTransport(), runtime.engine, settings, client=client, providers=runtime.stages.describe()
         )
-        runtime.sessions[session.id] = session
+        runtime.sessions[session.id] = session  # before any await: the cap counts it at once
         try:
+            await websocket.accept(subprotocol=subprotocol)
             await session.run()
+            if session.close is not None:
+                await _close(session.close)
         finally:
             runtime.sessions.pop(session.id, None)
+        return None
+
+    async def _close(close: Close) -> None:
+        """Close with ``close``; a client that reads nothing gets a moment, not forever."""
+        try:
+            await asyncio.wait_for(websocket.close(close.code, close.reason), 1.0)
+        except (TimeoutError, RuntimeError, OSError):
+            log.info("close_not_delivered", code=close.code)
 
     return app
