@@ -148,10 +148,17 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
         return None
 
     async def _close(close: Close) -> None:
-        """Close with ``close``; a client that reads nothing gets a moment, not forever."""
+        """Close with ``close``, then read (and drop) what the client still sends until it answers the
+        close: Hypercorn stops reading a connection whose small app queue nobody empties, and would then
+        never see that answer nor end the connection. A client that reads nothing gets a moment, not forever."""
         try:
             await asyncio.wait_for(websocket.close(close.code, close.reason), 1.0)
+            await asyncio.wait_for(_discard_until_disconnect(), 2.0)
         except (TimeoutError, RuntimeError, OSError):
-            log.info("close_not_delivered", code=close.code)
+            log.info("close_not_acknowledged", code=close.code)
+
+    async def _discard_until_disconnect() -> None:
+        while True:  # Quart cancels this handler when the client's close arrives
+            await websocket.receive()
 
     return app

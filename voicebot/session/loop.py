@@ -241,6 +241,8 @@ class VoiceSession:
         finally:
             reader.cancel()
             await self._abandon()
+            if self.close is not None and self.close is not SLOW_CLIENT:
+                await self._outbox.flush(1.0)  # the page sees the last error before the close
             await self._outbox.aclose()
             self._log.info("session_ended", dropped_audio_frames=self.dropped_audio_frames)
             try:
