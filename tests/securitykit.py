@@ -67,5 +67,5 @@ async def open_session(server: LocalServer, **kwargs: Any) -> ClientConnection:
 
 async def wait_until(condition: Any, timeout_s: float = 10.0) -> None:
     async with asyncio.timeout(timeout_s):
-        while not condition():
+        while not condition():  # noqa: ASYNC110 - polling state the server changes
             await asyncio.sleep(0.01)

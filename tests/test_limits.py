@@ -81,7 +81,7 @@ async def test_an_oversized_frame_closes_the_connection_with_1009() -> None:
 async def test_a_client_that_stops_reading_is_closed_with_a_logged_reason() -> None:
     # Much reply audio, sent as fast as the client could take it: a client that reads nothing fills
     # the socket, then the bounded outbox, and is closed instead of growing the server's memory.
-    tts = FakeTTS(ms_per_char=2000.0, chunk_ms=1000, sample_rate=48_000)
+    tts = FakeTTS(ms_per_char=2000.0, chunk_ms=1000, sample_rate=192_000)
     async with server_with(
         fake_stages(tts=tts), limits={"outbox_frames": 16}, session={"audio_lead_ms": 60_000, "audio_frame_ms": 1000}
     ) as server:

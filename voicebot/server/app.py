@@ -15,6 +15,7 @@ import structlog
 from quart import Quart, Response, render_template, request, websocket
 
 from voicebot.providers.base import Stages
+from voicebot.providers.checked import checked
 from voicebot.providers.health import HealthMonitor
 from voicebot.providers.registry import load_stages
 from voicebot.server import security
@@ -76,7 +77,7 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
         if runtime.stages is None:
             log.info("loading_models")
             runtime.stages = await asyncio.to_thread(load_stages, settings)
-        runtime.engine = PipelineEngine(runtime.stages, settings.session)
+        runtime.engine = PipelineEngine(checked(runtime.stages), settings.session)
         log.info("models_ready", **{k: f"{v['provider']}:{v['model']}" for k, v in runtime.stages.describe().items()})
 
     @app.after_request
