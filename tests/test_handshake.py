@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -133,3 +134,41 @@ async def test_the_page_carries_security_headers_and_no_inline_script() -> None:
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy and "frame-ancestors 'none'" in policy
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "no-referrer"
     assert "<script>" not in page and "onclick" not in page.lower() and "style=" not in page
+
+
+async def test_auth_tells_the_page_whether_its_token_would_be_accepted() -> None:
+    def status(url: str, token: str | None) -> int:
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+        try:
+            with urllib.request.urlopen(request) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    async with server_with(security={"token": TOKEN}) as server:
+        url = server.http_url + "/auth"
+        codes = [await asyncio.to_thread(status, url, token) for token in (None, "wrong-wrong-wrong", TOKEN)]
+    async with server_with() as server:
+        codes.append(await asyncio.to_thread(status, server.http_url + "/auth", None))
+    assert codes == [401, 401, 204, 204]
+
+
+def test_voicebot_token_is_a_setting_and_never_shown() -> None:
+    from voicebot.settings import SettingsError, load_settings
+
+    settings = load_settings(environ={"VOICEBOT_TOKEN": "1234567890123456789"})  # digits stay text
+    assert settings.security.token is not None
+    assert settings.security.token.get_secret_value() == "1234567890123456789"
+    assert "1234567890" not in json.dumps(settings.model_dump(mode="json"))  # what recordings store
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ={"VOICEBOT_TOKEN": "short-secret"})
+    assert "short-secret" not in str(error.value) and "VOICEBOT_TOKEN" in str(error.value)
+
+
+def test_exposure_warning_only_beyond_loopback_without_token() -> None:
+    from tests.securitykit import settings_with
+    from voicebot.server.security import exposure_warning
+
+    assert exposure_warning(settings_with(server={"host": "127.0.0.1"})) is None
+    assert exposure_warning(settings_with(server={"host": "0.0.0.0"})) is not None
+    assert exposure_warning(settings_with(server={"host": "0.0.0.0"}, security={"token": TOKEN})) is None

@@ -89,6 +89,15 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
     async def index() -> str:
         return await render_template("index.html")
 
+    @app.get("/auth")
+    async def auth() -> tuple[str, int]:
+        """204 when the page may connect with the token it sends as ``Authorization: Bearer …`` (or
+        none is needed), else 401: how the page learns to ask for one (a browser cannot see the
+        status of a refused WebSocket handshake)."""
+        header = request.headers.get("Authorization", "")
+        given = [header[len("Bearer ") :]] if header.startswith("Bearer ") else []
+        return ("", 204) if security.check_token(given, settings) is None else ("", 401)
+
     @app.get("/health")
     async def health() -> tuple[dict[str, Any], int]:
         if runtime.stages is None:
