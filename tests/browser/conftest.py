@@ -175,7 +175,11 @@ def open_page(launch_browser, server: VoicebotServer) -> Iterator[object]:
     contexts = []
 
     def open_(question: str, viewport: dict | None = None):
-        context = launch_browser(question).new_context(viewport=viewport or {"width": 1000, "height": 760})
+        # bypass_csp: these tests poll with string predicates, which Playwright evaluates with eval();
+        # the page under its real policy is tested in test_access.py (with function predicates).
+        context = launch_browser(question).new_context(
+            viewport=viewport or {"width": 1000, "height": 760}, bypass_csp=True
+        )
         contexts.append(context)
         context.add_init_script(WIRE_RECORDER)
         page = context.new_page()
