@@ -101,3 +101,21 @@ async def test_an_idle_session_is_closed_after_the_idle_timeout() -> None:
         connection = await open_session(server)
         code, reason = await closed_with(connection)
     assert code == 1000 and "without use" in reason
+
+
+async def test_a_flood_of_large_text_frames_is_closed_without_queueing_it_all() -> None:
+    async with server_with(limits={"control_messages_per_s": 10_000, "malformed_messages": 100_000}) as server:
+        connection = await open_session(server)
+        big = json.dumps({"action": "reset", "pad": "x" * 60_000})
+        with structlog.testing.capture_logs() as logs:
+            try:
+                for _ in range(10_000):
+                    await connection.send(big)
+            except Exception:  # noqa: BLE001 - the server closed while we were still sending
+                pass
+            code, reason = await closed_with(connection)
+            await wait_until(lambda: not server.runtime.sessions)
+    assert code == 1008 and "Too many messages" in reason
+    assert any(line["event"] == "session_closing" and line["reason"] == "flood" for line in logs) or any(
+        line["event"] == "client_limit" for line in logs
+    )

@@ -30,6 +30,7 @@ class Close:
 
 SERVER_SHUTDOWN = Close(GOING_AWAY, "The server is restarting. Reconnecting shortly…")
 SLOW_CLIENT = Close(POLICY_VIOLATION, "The page stopped reading what the server sent.")
+FLOOD = Close(POLICY_VIOLATION, "Too many messages: the page sent faster than the server allows.")
 
 
 class CloseSession(Exception):
@@ -61,7 +62,7 @@ class ClientPolicy:
         self._last = now
         if self._tokens < 1:
             raise CloseSession(
-                Close(POLICY_VIOLATION, "Too many messages: the page sent faster than the server allows."),
+                FLOOD,
                 f"more than {self._rate:g} control messages per second",
             )
         self._tokens -= 1

@@ -27,7 +27,7 @@ from voicebot import audio
 from voicebot.logs import SessionLog, redact_text
 from voicebot.providers.base import Message
 from voicebot.recording import writer as recording
-from voicebot.session.limits import SLOW_CLIENT, ClientPolicy, Close, CloseSession
+from voicebot.session.limits import FLOOD, SLOW_CLIENT, ClientPolicy, Close, CloseSession
 from voicebot.session.machine import Change, IllegalTransition, SessionMachine, State, Trigger
 from voicebot.session.outbox import Outbox, OutboxFull
 from voicebot.session.protocol import (
@@ -80,7 +80,8 @@ STATUS_TEXT: dict[State, str] = {
 }
 NOTHING_HEARD_TEXT = "I didn't catch that. Hold the button while you speak."
 
-#: Client frames waiting in the mailbox beyond which further audio frames are dropped (a flood).
+#: Client frames waiting in the mailbox beyond which further audio frames are dropped and a text frame
+#: closes the session with 1008 (a flood).
 MAX_PENDING_CLIENT_FRAMES = 512
 
 _SERVER, _CLIENT, _TURN = -1, 0, 1  # mailbox priorities: the server's own close first, then client frames
@@ -254,7 +255,10 @@ class VoiceSession:
         try:
             while True:
                 frame = await self._transport.receive()
-                if not isinstance(frame, str) and self._pending_client_frames >= MAX_PENDING_CLIENT_FRAMES:
+                if self._pending_client_frames >= MAX_PENDING_CLIENT_FRAMES:
+                    if isinstance(frame, str):  # a flood of messages no page sends: stop reading, close
+                        self._mailbox.put_nowait((_SERVER, next(self._sequence), _Closed("flood", FLOOD)))
+                        return
                     self.dropped_audio_frames += 1
                     continue
                 self._pending_client_frames += 1
