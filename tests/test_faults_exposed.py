@@ -118,8 +118,8 @@ async def test_a_disconnect_in_any_state_cancels_the_work_and_flushes_the_record
     lines = recording_lines(tmp_path)
     ended = [index for index, line in enumerate(lines) if line.get("event") == "session_ended"]
     assert len(ended) == 1
-    after = [line["kind"] for line in lines[ended[0] + 1 :]]
-    assert after == (["reply_audio"] if state == "speaking" else [])  # the cut reply's audio, flushed at close
+    # Audio still being written when the client left is flushed at close, after the last log line.
+    assert {line["kind"] for line in lines[ended[0] + 1 :]} <= {"utterance", "reply_audio"}
     files = sorted(path.name for path in next(tmp_path.iterdir()).iterdir())  # noqa: ASYNC240 - a small folder
     if state in ("transcribing", "thinking", "speaking"):
         assert "turn-001-user.wav" in files

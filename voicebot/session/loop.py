@@ -194,6 +194,7 @@ class VoiceSession:
             transport.send_text, transport.send_bytes, self._client_gone, settings.limits.outbox_frames
         )
         self._policy = ClientPolicy(settings.limits)
+        self._slow_client = False
         self.close: Close | None = None
         """Set when the server ends the session (a broken limit, shutdown, idle): the close to send."""
 
@@ -525,11 +526,15 @@ class VoiceSession:
         self._outbox.put(text)
 
     def _send_audio(self, frame: bytes) -> None:
-        """Called by the playback task: a client too slow to read is closed from the loop."""
+        """Called by the playback task: a client too slow to read is closed from the loop (once; the
+        frames in between are dropped, and the playback task is cancelled as the session ends)."""
+        if self._slow_client:
+            return
         try:
             self._outbox.put(frame)
         except OutboxFull as exc:
+            self._slow_client = True
             self._log.warning("slow_client", reason=str(exc))
             self._client_gone(SLOW_CLIENT)
-            raise
+            return
         self._recorder.reply_audio(frame)
