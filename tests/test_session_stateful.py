@@ -1,7 +1,7 @@
 """A Hypothesis stateful test of one voice session: random sequences of presses, releases, audio
 frames (valid, odd-length, empty, oversized), barge-ins, resets, garbage, failing stages, waits and
 disconnects, against the real VoiceSession and PipelineEngine over fast fake stages and an in-memory
-transport (no sockets, so hundreds of sequences run in seconds).
+transport (no sockets: 40 random sequences of 25 steps run in about 12 s).
 
 Invariants after every step: at most one turn in flight; audio is taken only while listening; the
 status messages are exactly the state machine's changes, in order; every error has a documented code;
