@@ -5,6 +5,7 @@
 // and the timing breakdown in tools.js, running timers in timers.js. Tests read window.voicebot
 // (bottom of file).
 
+import { askForToken, initialToken, serverClose, subprotocols, tokenRefused } from "./auth.js";
 import { Connection } from "./connection.js";
 import {
   HANDS_FREE,
@@ -74,13 +75,18 @@ const page = {
   playingTurn: null, // the turn whose audio the player was last given
 };
 
-const connection = new Connection(Connection.voiceUrl(window.location), {
-  onEvent: handleEvent,
-  onAudio: (bytes) => {
-    if (!page.awaitingReset) player.enqueue(bytes);
+let token = initialToken(window.location, window.history);
+const connection = new Connection(
+  Connection.voiceUrl(window.location),
+  {
+    onEvent: handleEvent,
+    onAudio: (bytes) => {
+      if (!page.awaitingReset) player.enqueue(bytes);
+    },
+    onClose: handleDisconnect,
   },
-  onClose: handleDisconnect,
-});
+  () => subprotocols(token),
+);
 
 const microphone = new Microphone((frame) => {
   if ((page.holding && page.startSent) || page.streaming) connection.sendAudio(frame);
@@ -421,7 +427,7 @@ function handleError(event) {
   }
 }
 
-function handleDisconnect({ wasOpen, retryInMs, attempt }) {
+function handleDisconnect({ wasOpen, retryInMs, attempt, code, reason }) {
   const wasConnected = page.connected;
   page.connected = false;
   page.holding = false;
@@ -435,6 +441,14 @@ function handleDisconnect({ wasOpen, retryInMs, attempt }) {
   microphone.stop();
   player.stop();
   const seconds = Math.max(1, Math.round(retryInMs / 1000));
+  const closed = serverClose(code, reason);
+  if (!wasOpen && !page.everConnected) checkToken(); // refused at the handshake: maybe a token problem
+  if (closed) {
+    page.offlineText = closed.text;
+    showAlert(closed.text);
+    render();
+    return closed.retry;
+  }
   if (wasConnected || (wasOpen && page.everConnected)) {
     page.offlineText = `Connection lost. Reconnecting in ${seconds} s…`;
   } else if (page.everConnected) {
@@ -447,8 +461,24 @@ function handleDisconnect({ wasOpen, retryInMs, attempt }) {
 
 // ---- push to talk ---------------------------------------------------------------------
 
+let askedForToken = false;
+async function checkToken() {
+  if (!(await tokenRefused(token))) return;
+  token = askForToken(askedForToken);
+  askedForToken = true;
+  if (token === null) {
+    page.offlineText = "This server needs a token: open the page as /#token=YOUR_TOKEN.";
+    render();
+  }
+}
+
 async function press() {
   if (page.holding) return;
+  if (!page.connected && !connection.active) {
+    connection.connect(); // closed for idleness or a policy close: the user's press reconnects
+    showAlert("Reconnecting… press again in a moment.");
+    return;
+  }
   if (!page.connected) {
     showAlert("Not connected to the server yet. Wait for “Ready” and try again.");
     return;

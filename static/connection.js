@@ -9,11 +9,14 @@ export class Connection {
   /**
    * @param {string} url ws:// or wss:// address of the voice endpoint
    * @param {{onEvent: (event: object) => void, onAudio: (bytes: ArrayBuffer) => void,
-   *          onClose: (info: {wasOpen: boolean, retryInMs: number, attempt: number}) => void}} handlers
+   *          onClose: (info: {wasOpen: boolean, retryInMs: number, attempt: number, code: number,
+   *                           reason: string}) => boolean|void}} handlers  onClose returning false: no retry
+   * @param {() => string[]} protocols the WebSocket subprotocols to offer (they carry the token)
    */
-  constructor(url, handlers) {
+  constructor(url, handlers, protocols = () => []) {
     this.url = url;
     this.handlers = handlers;
+    this.protocols = protocols;
     this.socket = null;
     this.failedAttempts = 0; // since the last connection that worked; drives the backoff
   }
@@ -24,12 +27,17 @@ export class Connection {
     return `${scheme}//${location.host}/ws/voice`;
   }
 
+  /** Open (or is opening) a socket. */
+  get active() {
+    return this.socket !== null;
+  }
+
   get open() {
     return this.socket !== null && this.socket.readyState === WebSocket.OPEN;
   }
 
   connect() {
-    const socket = new WebSocket(this.url);
+    const socket = new WebSocket(this.url, this.protocols());
     socket.binaryType = "arraybuffer";
     let wasOpen = false;
     socket.onopen = () => {
@@ -43,12 +51,12 @@ export class Connection {
         this.handlers.onAudio(message.data);
       }
     };
-    socket.onclose = () => {
+    socket.onclose = (event) => {
       this.socket = null;
       this.failedAttempts += 1;
       const retryInMs = backoffMs(this.failedAttempts);
-      this.handlers.onClose({ wasOpen, retryInMs, attempt: this.failedAttempts });
-      setTimeout(() => this.connect(), retryInMs);
+      const info = { wasOpen, retryInMs, attempt: this.failedAttempts, code: event.code, reason: event.reason };
+      if (this.handlers.onClose(info) !== false) setTimeout(() => this.connect(), retryInMs);
     };
     this.socket = socket;
   }

@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from voicebot.handsfree.endpointing import HandsFreeSettings
 from voicebot.tools.settings import ToolsSettings
 
 ENV_PREFIX = "VOICEBOT_"
+#: Environment variables outside the ``VOICEBOT_<SECTION>__<KEY>`` scheme, and the setting each sets.
+ENV_ALIASES = {"VOICEBOT_TOKEN": ("security", "token")}
 DEFAULT_SETTINGS_FILE = Path(__file__).resolve().parent.parent / "settings.yaml"
 
 #: The value of a model or voice setting that selects the model shipped in a PyPI package.
@@ -306,6 +308,49 @@ class RecordingSettings(_Section):
     """When all recordings together are larger, the oldest are removed first (0 = no limit)."""
 
 
+class SecuritySettings(_Section):
+    """Who may open a session (see the README's "Security" section)."""
+
+    token: SecretStr | None = None
+    """A shared secret every connection must present (``?token=`` or the ``token.<value>`` WebSocket
+    subprotocol); null: none needed. Set it with the ``VOICEBOT_TOKEN`` environment variable rather
+    than in a file. At least 16 characters of letters, digits and ``-._~``."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web origins (``https://voice.example.com``) whose pages may connect, besides the server's own
+    address and the loopback names at its port. Compared exactly (scheme, host and port)."""
+
+    @field_validator("token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < 16 or not all(c.isascii() and (c.isalnum() or c in "-._~") for c in secret):
+            raise ValueError(
+                "the token needs at least 16 characters of letters, digits and -._~ "
+                "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+            )
+        return value
+
+
+class LimitsSettings(_Section):
+    """What one client may cost the server; past a limit the connection is closed (docs/protocol.md)."""
+
+    max_sessions: int = Field(8, ge=1, le=10_000)
+    """Concurrent sessions; a connection past the cap is closed with 1013 (try again later)."""
+    control_messages_per_s: float = Field(20.0, gt=0, le=10_000)
+    """Text (JSON) messages per second one session may send, in bursts of up to twice as many;
+    a faster client is closed with 1008. Audio frames are not counted."""
+    malformed_messages: int = Field(20, ge=1, le=100_000)
+    """Malformed messages in a row (bad JSON, unknown actions, empty or odd audio frames) after which
+    the session is closed with 1008. Each one is answered with an error before that."""
+    idle_timeout_s: float = Field(900.0, ge=0)
+    """A session with nothing happening (idle state, no message from the page) for this long is
+    closed with 1000 and reason "idle" (0 = never)."""
+    outbox_frames: int = Field(1024, ge=16, le=1_000_000)
+    """Frames queued for a client that does not read them, beyond which its session is closed."""
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     session: SessionSettings = SessionSettings()
@@ -316,6 +361,8 @@ class Settings(_Section):
     recording: RecordingSettings = RecordingSettings()
     tools: ToolsSettings = ToolsSettings()
     hands_free: HandsFreeSettings = HandsFreeSettings()
+    security: SecuritySettings = SecuritySettings()
+    limits: LimitsSettings = LimitsSettings()
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -324,13 +371,14 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX):
             continue
-        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        alias = ENV_ALIASES.get(name)
+        path = list(alias) if alias else [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
         node = tree
         for part in path[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise SettingsError(f"{name}: {'.'.join(path)} mixes a value and a section")
-        node[path[-1]] = _env_value(raw)
+        node[path[-1]] = raw if alias else _env_value(raw)  # a secret is text, never a YAML number
     return tree
 
 
@@ -361,6 +409,9 @@ def _explain(error: ValidationError, source: str) -> str:
         env = ENV_PREFIX + "__".join(str(part).upper() for part in item["loc"])
         if item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key. Check its spelling against the commented settings.yaml.")
+        elif "token" in key:  # never echo a secret, even a wrong one
+            env = next((name for name, path in ENV_ALIASES.items() if ".".join(path) == key), env)
+            lines.append(f"  {key}: {item['msg']}. Fix it in the file or set {env}.")
         else:
             got = item.get("input")
             lines.append(f"  {key}: {item['msg']} (got {got!r}). Fix it in the file or set {env}.")

@@ -31,6 +31,7 @@ from voicebot.recording.layout import (
     reply_file,
     user_file,
 )
+from voicebot.recording.private import open_private, private_dir, write_private
 from voicebot.recording.retention import ACTIVE, prune_recordings
 from voicebot.session.machine import State
 from voicebot.session.protocol import INPUT_SAMPLE_RATE, AudioStart, ServerEvent, Status
@@ -114,9 +115,10 @@ class SessionRecorder(Recorder):
             "settings": settings.model_dump(mode="json"),
         }
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            (self.folder / SESSION_FILE).write_text(json.dumps(redact(meta), indent=2) + "\n", encoding="utf-8")
-            self._file = (self.folder / EVENTS_FILE).open("a", encoding="utf-8", buffering=1)
+            private_dir(self.folder.parent)
+            private_dir(self.folder)
+            write_private(self.folder / SESSION_FILE, json.dumps(redact(meta), indent=2) + "\n")
+            self._file = open_private(self.folder / EVENTS_FILE, "a", encoding="utf-8", buffering=1)
         except OSError as exc:
             self._fail(exc)
             return
@@ -255,7 +257,7 @@ class SessionRecorder(Recorder):
 
 
 def _write_file(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
+    write_private(path, data)
 
 
 def make_recorder(settings: RecordingSettings, session_id: str) -> Recorder:

@@ -8,10 +8,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from hypercorn.asyncio import serve as hypercorn_serve
 from hypercorn.config import Config
 from quart import Quart
 
+from voicebot.server.app import runtime_of
+from voicebot.server.security import exposure_warning
+from voicebot.server.shutdown import install_signal_handlers, shutdown_trigger
 from voicebot.settings import Settings
 
 
@@ -29,17 +33,21 @@ def hypercorn_config(settings: Settings) -> Config:
 
 
 async def serve(app: Quart, settings: Settings, shutdown: asyncio.Event | None = None) -> None:
-    """Serve until SIGINT/SIGTERM, or until ``shutdown`` is set when given."""
+    """Serve until SIGINT/SIGTERM, or until ``shutdown`` is set when given; then end the sessions
+    (close 1001) and stop (voicebot.server.shutdown)."""
     config = hypercorn_config(settings)
+    warning = exposure_warning(settings)
+    if warning is not None:
+        structlog.get_logger("voicebot.server.serving").warning("exposed_without_token", message=warning)
     loop = asyncio.get_running_loop()
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(_quiet_cancelled_connections(previous_handler))
+    stop = shutdown if shutdown is not None else asyncio.Event()
+    remove_handlers = install_signal_handlers(stop) if shutdown is None else (lambda: None)
     try:
-        if shutdown is None:
-            await hypercorn_serve(app, config)
-        else:
-            await hypercorn_serve(app, config, shutdown_trigger=shutdown.wait)
+        await hypercorn_serve(app, config, shutdown_trigger=shutdown_trigger(stop, runtime_of(app), config))
     finally:
+        remove_handlers()
         await asyncio.sleep(0)  # let cancelled connection callbacks run while the filter is on
         loop.set_exception_handler(previous_handler)
 

@@ -30,6 +30,7 @@ from voicebot.handsfree.vad import shared_model
 from voicebot.logs import SessionLog, redact_text
 from voicebot.providers.base import Message
 from voicebot.recording import writer as recording
+from voicebot.session.limits import FLOOD, SLOW_CLIENT, ClientPolicy, Close, CloseSession
 from voicebot.session.machine import Change, IllegalTransition, SessionMachine, State, Trigger
 from voicebot.session.observer import NoObserver, SessionObserver
 from voicebot.session.outbox import Outbox, OutboxFull
@@ -101,12 +102,11 @@ TIMER_TOOLS = frozenset({"set_timer", "cancel_timer"})
 NOTHING_HEARD_TEXT = "I didn't catch that. Hold the button while you speak."
 NOTHING_HEARD_HANDS_FREE = "I didn't catch that. Please say it again."
 
-#: Client frames waiting in the mailbox beyond which further audio frames are dropped (a flood).
+#: Client frames waiting in the mailbox beyond which further audio frames are dropped and a text frame
+#: closes the session with 1008 (a flood).
 MAX_PENDING_CLIENT_FRAMES = 512
-#: Frames queued for a client that does not read, beyond which the session is closed.
-MAX_OUTBOX_FRAMES = 1024
 
-_CLIENT, _TURN = 0, 1  # mailbox priorities: client frames first
+_SERVER, _CLIENT, _TURN = -1, 0, 1  # mailbox priorities: the server's own close first, then client frames
 
 
 class Transport(Protocol):
@@ -133,6 +133,8 @@ class _Closed:
     """The client went away."""
 
     reason: str = "disconnected"
+    close: Close | None = None
+    """How the server closes the socket (``None``: the client already closed it)."""
 
 
 @dataclass
@@ -223,7 +225,13 @@ class VoiceSession:
         self._max_utterance_bytes = int(settings.session.max_utterance_s * INPUT_SAMPLE_RATE) * audio.SAMPLE_WIDTH
         self._current: _Turn | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self._outbox = Outbox(transport.send_text, transport.send_bytes, self._client_gone, MAX_OUTBOX_FRAMES)
+        self._outbox = Outbox(
+            transport.send_text, transport.send_bytes, self._client_gone, settings.limits.outbox_frames
+        )
+        self._policy = ClientPolicy(settings.limits)
+        self._slow_client = False
+        self.close: Close | None = None
+        """Set when the server ends the session (a broken limit, shutdown, idle): the close to send."""
         self.mode = Mode.PUSH_TO_TALK
         self._listener: HandsFreeListener | None = None
         self._pressed = False
@@ -262,8 +270,11 @@ class VoiceSession:
         try:
             self._send(Status(State.IDLE, STATUS_TEXT[State.IDLE], self.turn, session_id=self.id, mode=self.mode))
             while True:
-                _, _, item = await self._mailbox.get()
+                item = await self._next_item()
                 if isinstance(item, _Closed):
+                    self.close = item.close
+                    if item.close is not None:
+                        self._log.info("session_closing", reason=item.reason, code=item.close.code)
                     break
                 try:
                     if isinstance(item, _TurnItem):
@@ -275,18 +286,26 @@ class VoiceSession:
                         await self._on_client_frame(item)  # type: ignore[arg-type]
                 except OutboxFull as exc:
                     self._log.warning("slow_client", reason=str(exc))
+                    self.close = SLOW_CLIENT
+                    break
+                except CloseSession as exc:
+                    self._log.warning("client_limit", reason=exc.detail, code=exc.close.code)
+                    self.close = exc.close
                     break
                 except Exception as exc:  # noqa: BLE001 - a bug must not end the session
                     self._log.exception("session_error")
                     self._recover(exc)
         except OutboxFull as exc:
             self._log.warning("slow_client", reason=str(exc))
+            self.close = SLOW_CLIENT
         finally:
             reader.cancel()
             if timers is not None and self.timers is not None:
                 timers.cancel()
                 self.timers.cancel_all()
             await self._abandon()
+            if self.close is not None and self.close is not SLOW_CLIENT:
+                await self._outbox.flush(1.0)  # the page sees the last error before the close
             await self._outbox.aclose()
             self._observer.session_closed()
             self._log.info("session_ended", dropped_audio_frames=self.dropped_audio_frames)
@@ -299,7 +318,10 @@ class VoiceSession:
         try:
             while True:
                 frame = await self._transport.receive()
-                if not isinstance(frame, str) and self._pending_client_frames >= MAX_PENDING_CLIENT_FRAMES:
+                if self._pending_client_frames >= MAX_PENDING_CLIENT_FRAMES:
+                    if isinstance(frame, str):  # a flood of messages no page sends: stop reading, close
+                        self._mailbox.put_nowait((_SERVER, next(self._sequence), _Closed("flood", FLOOD)))
+                        return
                     self.dropped_audio_frames += 1
                     self._observer.audio_dropped()
                     continue
@@ -310,8 +332,27 @@ class VoiceSession:
         except Exception:  # noqa: BLE001 - any receive failure means the client is gone
             self._client_gone()
 
-    def _client_gone(self) -> None:
-        self._mailbox.put_nowait((_CLIENT, next(self._sequence), _Closed()))
+    def _client_gone(self, close: Close | None = None) -> None:
+        self._mailbox.put_nowait(
+            (_CLIENT, next(self._sequence), _Closed("slow_client" if close else "disconnected", close))
+        )
+
+    def end(self, close: Close, reason: str) -> None:
+        """End the session from outside (server shutdown): its turn is cut, its recording flushed, and
+        the socket closed with ``close``. Jumps ahead of everything waiting in the mailbox."""
+        self._mailbox.put_nowait((_SERVER, next(self._sequence), _Closed(reason, close)))
+
+    async def _next_item(self) -> object:
+        """The next mailbox item; a session left idle for ``limits.idle_timeout_s`` gets a close."""
+        timeout = self._settings.limits.idle_timeout_s
+        if self.state is not State.IDLE or not timeout:
+            return (await self._mailbox.get())[2]
+        try:
+            return (await asyncio.wait_for(self._mailbox.get(), timeout))[2]
+        except TimeoutError:
+            return _Closed(
+                "idle", Close(1000, f"Closed after {timeout:g} s without use. Press the button to reconnect.")
+            )
 
     def _post(self, turn: _Turn, item: TurnEvent | _PlaybackSent | _PlaybackDrained) -> None:
         self._mailbox.put_nowait((_TURN, next(self._sequence), _TurnItem(turn.key, turn.at_ms(), item)))
@@ -327,13 +368,16 @@ class VoiceSession:
 
     async def _on_client_frame(self, frame: _Frame) -> None:
         if isinstance(frame.data, str):
+            self._policy.control_message()
             self._recorder.client_text(frame.data, frame.at)
             try:
                 action = parse_action(frame.data)
             except ProtocolError as exc:
                 self._log.info("bad_client_message", code=exc.code)
                 self._send(Error(exc.code, exc.message))
+                self._policy.malformed()
                 return
+            self._policy.well_formed()
             if isinstance(action, StartListening):
                 self._start_listening(action.played_ms)
             elif isinstance(action, StopListening):
@@ -349,7 +393,9 @@ class VoiceSession:
             pcm = check_audio_frame(frame.data)
         except ProtocolError as exc:
             self._send(Error(exc.code, exc.message))
+            self._policy.malformed()
             return
+        self._policy.well_formed()
         if self._listener is not None:
             await self._hear(self._listener, pcm)
             if not self._pressed:
@@ -678,9 +724,12 @@ class VoiceSession:
         self._outbox.put(text)
 
     def _send_audio(self, frame: bytes, offset_ms: float) -> None:
-        """Called by the playback task: a client too slow to read is closed from the loop. In
+        """Called by the playback task: a client too slow to read is closed from the loop (once; the
+        frames in between are dropped, and the playback task is cancelled as the session ends). In
         hands-free mode the frame is also kept as the echo guard's reference, timed for when the
         microphone will hear it (``offset_ms`` into the reply)."""
+        if self._slow_client:
+            return
         turn = self._current
         if self._listener is not None and turn is not None and turn.playback is not None:
             playback = turn.playback
@@ -690,9 +739,10 @@ class VoiceSession:
         try:
             self._outbox.put(frame)
         except OutboxFull as exc:
+            self._slow_client = True
             self._log.warning("slow_client", reason=str(exc))
-            self._client_gone()
-            raise
+            self._client_gone(SLOW_CLIENT)
+            return
         self._recorder.reply_audio(frame)
 
 
