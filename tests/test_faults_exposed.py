@@ -14,7 +14,7 @@ import pytest
 from tests.fakes import FakeASR, FakeLLM, FakeTTS
 from tests.securitykit import SPEECH, fake_stages, server_with, wait_until
 from voicebot.client import VoiceClient
-from voicebot.providers.base import Message, Stages
+from voicebot.providers.base import NO_OPTIONS, Message, ReplyOptions, Stages
 from voicebot.providers.fallback import FallbackASR, FallbackLLM, FallbackTTS
 from voicebot.settings import StageTimeouts
 
@@ -24,9 +24,9 @@ QUICK = StageTimeouts(connect_s=0.2, first_byte_s=0.3, total_s=0.6)
 class GarbageLLM(FakeLLM):
     broken = True
 
-    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
+    async def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
         if not self.broken:
-            async for piece in super().stream_reply(history):
+            async for piece in super().stream_reply(history, options):
                 yield piece
             return
         yield "Fine. "

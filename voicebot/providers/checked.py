@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from voicebot.audio import SAMPLE_WIDTH
-from voicebot.providers.base import ASR, LLM, TTS, Message, Stages
+from voicebot.providers.base import ASR, LLM, NO_OPTIONS, TTS, Message, ReplyOptions, Stages
 
 
 class GarbageOutput(TypeError):
@@ -45,8 +45,8 @@ class CheckedASR(_Checked):
 
 
 class CheckedLLM(_Checked):
-    async def stream_reply(self, history: Sequence[Message]) -> AsyncIterator[str]:
-        async for piece in self._inner.stream_reply(history):
+    async def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
+        async for piece in self._inner.stream_reply(history, options):
             if not isinstance(piece, str):
                 raise _garbage(self._inner, "a reply piece", piece)
             yield piece
