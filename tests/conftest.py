@@ -22,7 +22,8 @@ from voicebot.server.localserver import LocalServer, local_server
 from voicebot.settings import Settings, load_settings
 
 QUESTION = "What is the capital of France?"
-SECOND_QUESTION = "How many days are there in a week?"
+#: A question the intent layer does not know: the model answers it (tests of the LLM path use it).
+SECOND_QUESTION = "What is the tallest mountain in the world?"
 
 
 @pytest.fixture(scope="session")

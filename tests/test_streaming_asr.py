@@ -5,6 +5,7 @@ once each get their own words."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -32,6 +33,8 @@ async def speak_and_watch(server: LocalServer, pcm: bytes) -> tuple[list[dict[st
     await client.send_audio(pcm, frame_ms=20, realtime=True)
     await asyncio.sleep(0.1)
     reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
     before_release = list(partials)
     await client.send_action("stop_listening")
     turn = await client.collect_turn()

@@ -34,7 +34,7 @@ async def test_health_names_each_stage(embedded_server: LocalServer) -> None:
     assert health["status"] == "ok"
     assert health["sessions"] == 0
     assert health["stages"] == {
-        "asr": {"provider": "faster_whisper", "model": "tiny.en (embedded)"},
+        "asr": {"provider": "moonshine,faster_whisper", "model": "tiny-en (embedded),tiny.en (embedded)"},
         "llm": {"provider": "llama_cpp", "model": "SmolLM2-135M-Instruct.Q4_1.gguf"},
         "tts": {"provider": "piper", "model": "en_US-joe-medium (embedded)"},
     }
@@ -92,7 +92,7 @@ async def test_the_conversation_is_remembered(embedded_server: LocalServer, spee
     session = embedded_server.runtime.sessions[client.session_id or ""]
     await client.close()
     assert second.states == ["transcribing", "thinking", "speaking", "idle"]
-    assert {"days", "week"} <= set(words(second.transcript or ""))
+    assert {"tallest", "mountain"} <= set(words(second.transcript or ""))
     assert session.history == [
         Message("user", first.transcript or ""),
         Message("assistant", first.reply or ""),
@@ -137,7 +137,7 @@ async def test_barge_in_while_speaking_keeps_only_what_was_heard(
     turn = await client.collect_turn()
     await client.close()
     assert turn.states == ["transcribing", "thinking", "speaking", "idle"]
-    assert {"days", "week"} <= set(words(turn.transcript or ""))
+    assert {"tallest", "mountain"} <= set(words(turn.transcript or ""))
 
 
 async def test_reset_forgets_the_conversation(embedded_server: LocalServer, speech: dict[str, bytes]) -> None:
@@ -210,7 +210,7 @@ async def test_two_sessions_at_once_both_get_answers(embedded_server: LocalServe
         await client.close()
     assert [turn.states for turn in turns] == [["transcribing", "thinking", "speaking", "idle"]] * 2
     assert {"capital", "france"} <= set(words(turns[0].transcript or ""))
-    assert {"days", "week"} <= set(words(turns[1].transcript or ""))
+    assert {"tallest", "mountain"} <= set(words(turns[1].transcript or ""))
     assert all(turn.audio for turn in turns)
 
 
@@ -222,6 +222,7 @@ async def test_what_time_is_it_is_answered_with_the_time_by_the_embedded_models(
 
     from voicebot.audio import resample
     from voicebot.bench import speak_to_input
+    from voicebot.bench.wer import normalize
 
     question = await speak_to_input(embedded_stages.tts, "What time is it?")
     client = await VoiceClient.connect(embedded_server.ws_url)
@@ -240,4 +241,5 @@ async def test_what_time_is_it_is_answered_with_the_time_by_the_embedded_models(
         resample(bytes(turn.audio), turn.audio_format["sample_rate"], 16_000), 16_000
     )
     next_hour = str(int(now.strftime("%I")) % 12 + 1)  # the minute may turn the hour meanwhile
-    assert hour in heard or next_hour in heard, heard
+    said = normalize(heard)  # "8" and "eight" alike
+    assert normalize(hour)[0] in said or normalize(next_hour)[0] in said, heard

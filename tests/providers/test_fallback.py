@@ -249,7 +249,7 @@ async def test_asr_and_tts_fall_back_to_the_embedded_models(
         asr={"openai": {"base_url": f"{openai_fake.url}/v1"}, "timeouts": {"first_byte_s": 2.5}},
         tts={"openai": {"base_url": f"{openai_fake.url}/v1"}, "timeouts": {"first_byte_s": 2.5}},
     )
-    (whisper,) = getattr(embedded_stages.asr, "providers", [embedded_stages.asr])
+    whisper = next(p for p in getattr(embedded_stages.asr, "providers", ()) if p.name == "faster_whisper")
     (piper,) = getattr(embedded_stages.tts, "providers", [embedded_stages.tts])
     asr = FallbackASR([OpenAIASR(settings.asr.openai, settings.asr.timeouts, KEYS), whisper], settings.asr.timeouts)
     tts = FallbackTTS([OpenAITTS(settings.tts.openai, settings.tts.timeouts, KEYS), piper], settings.tts.timeouts)
