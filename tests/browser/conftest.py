@@ -159,11 +159,11 @@ def playwright_driver() -> Iterator[object]:
 def launch_browser(playwright_driver, tmp_path_factory) -> Iterator[object]:
     """Returns a function: (question text, silence before it) -> a Chromium whose fake microphone asks
     it (one per question and silence)."""
-    browsers: dict[tuple[str, float], object] = {}
+    browsers: dict[tuple[str, float, float], object] = {}
     wav_dir = tmp_path_factory.mktemp("fake-mic")
 
     def launch(question: str, silence_before_s: float = 0.0, silence_after_s: float = 1.5):
-        key = (question, silence_before_s)
+        key = (question, silence_before_s, silence_after_s)
         if key not in browsers:
             wav = write_question_wav(
                 wav_dir / f"question-{len(browsers)}.wav",

@@ -84,7 +84,8 @@ def test_speaking_over_the_reply_in_hands_free_mode_silences_it(open_page) -> No
 
 
 def test_what_time_is_it_shows_a_get_time_chip_in_the_page_time_zone(open_page, artifacts) -> None:
-    page = open_page(TIME_QUESTION, timezone_id=PAGE_ZONE)
+    # Silence after the question outlasts the press: the fake microphone loops its file.
+    page = open_page(TIME_QUESTION, silence_after_s=3.0, timezone_id=PAGE_ZONE)
     assert sent_actions(page)[0] == {"action": "set_time_zone", "time_zone": PAGE_ZONE}
 
     asked_at = datetime.now(ZoneInfo(PAGE_ZONE))
