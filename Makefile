@@ -18,9 +18,10 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test chromium test-tools lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The fast tier: no model loads, no browser (fake stages with scripted timing, synthetic PCM).
+# The fast tier: no model loads, no browser, no soaks (fake stages, scripted clocks, synthetic PCM),
+# on 4 workers: its tests mostly wait on sockets, not on the CPU.
 test-fast: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -m "not models and not browser" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 4 -m "not models and not browser and not slow" -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check voicebot tests

@@ -67,10 +67,11 @@ class FakeLLM:
 
 @dataclass
 class FakeTTS:
-    """Speaks ``ms_per_char`` of a quiet tone per character, in chunks of ``chunk_ms``."""
+    """Speaks ``ms_per_char`` of a quiet tone per character (short by default: tests wait for replies
+    to be heard; tests about durations set it), in chunks of ``chunk_ms``."""
 
     sample_rate: int = 16_000
-    ms_per_char: float = 50.0
+    ms_per_char: float = 5.0
     chunk_ms: int = 200
     delay_s: float = 0.0
     fail: bool = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 import structlog
 from websockets.asyncio.client import connect
 
@@ -78,6 +79,7 @@ async def test_an_oversized_frame_closes_the_connection_with_1009() -> None:
     assert code == 1009
 
 
+@pytest.mark.slow
 async def test_a_client_that_stops_reading_is_closed_with_a_logged_reason() -> None:
     # Much reply audio, sent as fast as the client could take it: a client that reads nothing fills
     # the socket, then the bounded outbox, and is closed instead of growing the server's memory.
@@ -103,6 +105,7 @@ async def test_an_idle_session_is_closed_after_the_idle_timeout() -> None:
     assert code == 1000 and "without use" in reason
 
 
+@pytest.mark.slow
 async def test_a_flood_of_large_text_frames_is_closed_without_queueing_it_all() -> None:
     async with server_with(limits={"control_messages_per_s": 10_000, "malformed_messages": 100_000}) as server:
         connection = await open_session(server)

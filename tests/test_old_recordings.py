@@ -62,7 +62,8 @@ def replay(settings: Settings, stages: Stages, folder: Path, **options: Any) -> 
 
 
 def fake_stages() -> Stages:
-    return Stages(asr=FakeASR(text="How many days are there in a week?"), llm=FakeLLM(), tts=FakeTTS())
+    # Replies long enough to be still playing when the recorded barge-in comes.
+    return Stages(asr=FakeASR(text="How many days are there in a week?"), llm=FakeLLM(), tts=FakeTTS(ms_per_char=50))
 
 
 async def test_a_format_1_recording_replays_through_the_pipeline(default_settings: Settings, tmp_path: Path) -> None:
@@ -78,6 +79,7 @@ async def test_a_format_1_recording_replays_through_the_pipeline(default_setting
     assert third["now"]["nothing_heard"] == "silence" == third["then"]["nothing_heard"]
 
 
+@pytest.mark.slow
 async def test_a_format_1_recording_replays_its_messages(default_settings: Settings, tmp_path: Path) -> None:
     folder = Path(shutil.copytree(find_recording(SESSION, V1), tmp_path / "copy"))
     report = await asyncio_to_thread(replay, default_settings, fake_stages(), folder, messages=True)

@@ -78,6 +78,7 @@ async def test_barge_in_while_thinking_cancels_the_model(serve: ServerFactory) -
     assert session.history == [Message("user", "hello there")]
 
 
+@pytest.mark.slow
 async def test_barge_in_while_transcribing_starts_over(serve: ServerFactory) -> None:
     asr = FakeASR(delay_s=1.0)
     async with serve(stages(asr=asr)) as server:
@@ -100,6 +101,7 @@ async def test_barge_in_while_transcribing_starts_over(serve: ServerFactory) -> 
     assert session.history == []
 
 
+@pytest.mark.slow
 async def test_without_played_ms_the_server_estimates_what_was_heard(serve: ServerFactory) -> None:
     # 50 ms of audio per character: the first sentence lasts about 0.9 s, the whole reply 4 s.
     llm = FakeLLM(pieces=["The first sentence. ", "The second sentence is a longer one. ", "And a third one."])
@@ -120,6 +122,7 @@ async def test_without_played_ms_the_server_estimates_what_was_heard(serve: Serv
     assert len(heard.split()) - 3 <= 2 and "third" not in heard
 
 
+@pytest.mark.slow
 async def test_reply_audio_is_paced_and_the_turn_lasts_as_long_as_its_audio(serve: ServerFactory) -> None:
     llm = FakeLLM(pieces=["A reply that takes a few seconds to say out loud, on purpose."])
     async with serve(stages(llm=llm, tts=FakeTTS(ms_per_char=50)), audio_lead_ms=1000) as server:

@@ -14,6 +14,7 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -24,6 +25,8 @@ from voicebot.providers.base import Stages
 from voicebot.session.loop import VoiceSession
 from voicebot.session.machine import Change, State
 from voicebot.turn.pipeline import PipelineEngine
+
+pytestmark = pytest.mark.slow  # soaks, property runs or real processes: not in the fast tier
 
 #: Every error code a session may send (docs/protocol.md).
 DOCUMENTED_CODES = {

@@ -7,7 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.measure import sigterm_run
+
+pytestmark = pytest.mark.slow  # soaks, property runs or real processes: not in the fast tier
 
 
 async def test_sigterm_with_live_sessions_closes_each_with_1001_and_flushes_recordings(tmp_path: Path) -> None:

@@ -7,8 +7,12 @@ from __future__ import annotations
 import asyncio
 import gc
 
+import pytest
+
 from tests.securitykit import SPEECH, fake_stages, server_with, wait_until
 from voicebot.client import VoiceClient
+
+pytestmark = pytest.mark.slow  # soaks, property runs or real processes: not in the fast tier
 
 SESSIONS = 20
 TURNS = 1_000

@@ -254,9 +254,10 @@ async def test_a_slow_tool_makes_the_assistant_say_it_is_checking(default_settin
     turn = await openai_calling("slow_lookup", default_settings, toolbox_with(tool))
     assert turn.errors == [] and turn.reply == "The tool said: done"
     # "Let me check." was spoken (and heard) while the tool ran: its audio came first.
-    assert len(turn.audio) / 2 / 16_000 == pytest.approx(len("Let me check.The tool said: done") * 0.05, abs=0.05)
+    assert len(turn.audio) / 2 / 16_000 == pytest.approx(len("Let me check.The tool said: done") * 0.005, abs=0.01)
 
 
+@pytest.mark.slow
 async def test_a_tool_that_fails_or_hangs_costs_only_its_call(default_settings: Settings) -> None:
     async def broken(arguments: Any, context: ToolContext) -> ToolResult:
         raise RuntimeError("the backend is down")
@@ -320,6 +321,7 @@ async def test_a_timer_is_set_shown_and_speaks_by_itself_when_it_ends(default_se
     assert announcement.audio_format is not None and len(announcement.audio) > 0
 
 
+@pytest.mark.slow
 async def test_a_timer_that_ends_while_the_user_speaks_waits_for_the_turn_to_end(default_settings: Settings) -> None:
     clock = ManualClock()
     asr = FakeASR(text="Set a timer for ten seconds.")

@@ -99,7 +99,7 @@ async def test_a_streaming_turn_emits_its_events_in_order() -> None:
     segments = [event for event in events if isinstance(event, SegmentAudio)]
     assert [segment.text for segment in segments] == ["Hello!", "This is a fake reply."]
     assert [segment.index for segment in segments] == [0, 1]
-    assert all(segment.duration_ms == pytest.approx(len(segment.text) * 50) for segment in segments)
+    assert all(segment.duration_ms == pytest.approx(len(segment.text) * 5) for segment in segments)
     # The first segment is spoken while the model still writes: it comes before the reply ends.
     assert kinds.index("segment_audio") < kinds.index("reply")
     (reply,) = [event for event in events if isinstance(event, ReplyDone)]

@@ -100,6 +100,7 @@ def test_servers_without_keys_and_edge_tts_need_none() -> None:
     assert isinstance(edge, EdgeTTS) and edge.model == "en-US-AriaNeural"
 
 
+@pytest.mark.slow
 def test_voicebot_serve_exits_2_naming_the_missing_variable(tmp_path: Path) -> None:
     config = tmp_path / "settings.yaml"
     config.write_text("llm:\n  provider: [anthropic, llama_cpp]\n")

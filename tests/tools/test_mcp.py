@@ -5,10 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 from voicebot.tools.base import ToolContext, ToolRegistry
 from voicebot.tools.builtins import add_builtin_tools
 from voicebot.tools.mcp_client import McpTools
 from voicebot.tools.settings import McpServerSettings
+
+pytestmark = pytest.mark.slow  # soaks, property runs or real processes: not in the fast tier
 
 SERVER = str(Path(__file__).with_name("mcp_server.py"))
 
