@@ -23,19 +23,33 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voicebot-model
 _DONE = object()
 
 
-async def run_blocking(func: Callable[[], T]) -> T:
-    """Run ``func`` in a model worker thread and wait for its result. The caller's context variables
-    (the session's log binding) go with it, so library log lines from the thread name the session."""
+def dedicated_thread(name: str) -> ThreadPoolExecutor:
+    """One worker thread of its own, for a library that must always be called from the same thread.
+
+    llama.cpp (built with OpenMP) starts a team of compute threads for every OS thread that calls
+    it, and the teams then compete for the cores: measured here, SmolLM2 takes 13 ms a token when it is
+    only ever called from one thread, and 40–50 ms a token once a second thread has called it, from
+    then on and from either thread."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+
+async def run_blocking(func: Callable[[], T], executor: ThreadPoolExecutor | None = None) -> T:
+    """Run ``func`` in a model worker thread (or in ``executor``) and wait for its result. The caller's
+    context variables (the session's log binding) go with it, so library log lines from the thread
+    name the session."""
     context = contextvars.copy_context()
-    return await asyncio.get_running_loop().run_in_executor(_EXECUTOR, context.run, func)
+    return await asyncio.get_running_loop().run_in_executor(executor or _EXECUTOR, context.run, func)
 
 
-async def iterate_in_thread(make_iterator: Callable[[threading.Event], Iterator[T]]) -> AsyncIterator[T]:
+async def iterate_in_thread(
+    make_iterator: Callable[[threading.Event], Iterator[T]], executor: ThreadPoolExecutor | None = None
+) -> AsyncIterator[T]:
     """Consume a blocking iterator in a worker thread, yielding its items on the event loop.
 
     ``make_iterator`` receives a ``stop`` event that is set when the consumer stops early; the
     iterator should check it between items (this function checks it too) so the thread is freed.
-    Exceptions raised in the thread are re-raised here.
+    Exceptions raised in the thread are re-raised here. ``executor``: where to run it (default: the
+    shared model workers).
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[object] = asyncio.Queue()
@@ -58,7 +72,7 @@ async def iterate_in_thread(make_iterator: Callable[[threading.Event], Iterator[
         finally:
             post(_DONE)
 
-    worker = loop.run_in_executor(_EXECUTOR, contextvars.copy_context().run, produce)
+    worker = loop.run_in_executor(executor or _EXECUTOR, contextvars.copy_context().run, produce)
     try:
         while True:
             item = await queue.get()

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from websockets.exceptions import ConnectionClosed
 
 from voicebot.audio import pcm_to_float
 from voicebot.bench.report import spread
@@ -65,7 +66,10 @@ class Listener:
 
     async def run(self) -> None:
         while True:
-            frame = await self.client.next_event(timeout=600)
+            try:
+                frame = await self.client.next_event(timeout=600)
+            except ConnectionClosed:
+                return
             now = time.monotonic()
             if isinstance(frame, bytes):
                 self.audio_at.append(now)

@@ -15,7 +15,7 @@ from voicebot.audio import pcm_to_float, resample
 from voicebot.errors import ProviderUnavailable, Stage
 from voicebot.providers.base import ProviderSpec
 from voicebot.settings import EMBEDDED, FasterWhisperSettings
-from voicebot.threads import run_blocking
+from voicebot.threads import dedicated_thread, run_blocking
 
 WHISPER_SAMPLE_RATE = 16_000
 
@@ -45,6 +45,7 @@ class FasterWhisperASR:
         source = resolve_model(settings.model)
         self.model = "tiny.en (embedded)" if settings.model == EMBEDDED else settings.model
         self._settings = settings
+        self._thread = dedicated_thread("voicebot-whisper")  # CTranslate2's OpenMP, like llama.cpp's
         try:
             # local_files_only: a model name must already be in the cache; never download at run time.
             self._model = WhisperModel(
@@ -74,10 +75,11 @@ class FasterWhisperASR:
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
         samples = pcm_to_float(resample(pcm, sample_rate, WHISPER_SAMPLE_RATE))
-        return await run_blocking(lambda: self._transcribe_samples(samples))
+        return await run_blocking(lambda: self._transcribe_samples(samples), self._thread)
 
     def warm(self) -> None:
-        self._transcribe_samples(np.zeros(WHISPER_SAMPLE_RATE // 2, dtype=np.float32))
+        silence = np.zeros(WHISPER_SAMPLE_RATE // 2, dtype=np.float32)
+        self._thread.submit(self._transcribe_samples, silence).result()
 
 
 SPECS = (
