@@ -1,5 +1,6 @@
-"""Measurements for NOTE-security.md, and the machinery of the SIGTERM test: ``python -m tests.measure
-sigterm|flood|soak|all`` prints JSON. Not a test: numbers are measured here, never asserted on time.
+"""Measurements of abuse cases (flood, soak, SIGTERM; reported in the issue notes), and the machinery
+of the SIGTERM test: ``python -m tests.measure sigterm|flood|soak|all`` prints JSON. Not a test:
+numbers are measured here, never asserted on time.
 
 The SIGTERM run is a real ``python -m voicebot serve`` process whose three stages are the OpenAI
 providers pointed at the wire-level fake OpenAI service (tests/fakeservers.py), so no model loads.
