@@ -3,12 +3,8 @@ wire-level fake that scripts a tool-using reply (the results must come back in t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
-
-from aiohttp import web
 
 from voicebot.tools.base import ToolContext, ToolRegistry
 from voicebot.tools.builtins import add_builtin_tools
@@ -211,28 +207,3 @@ async def test_results_go_back_in_each_apis_shape() -> None:
         {"role": "tool", "tool_call_id": "toolu_01A", "content": results[0].text},
         {"role": "tool", "tool_call_id": "toolu_01B", "content": "12 * 7 = 84"},
     ]
-
-
-# ---------------------------------------------------------------- the real SDKs over the wire
-
-
-@asynccontextmanager
-async def scripted(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server: Any = site._server
-    try:
-        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-    finally:
-        await runner.cleanup()
-
-
-def final_anthropic_events(text: str) -> list[dict[str, Any]]:
-    events = anthropic_events()[:2]
-    events.append({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}})
-    events.append({"type": "content_block_stop", "index": 0})
-    events.append({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {}})
-    events.append({"type": "message_stop"})
-    return events
