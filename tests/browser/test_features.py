@@ -115,7 +115,8 @@ def test_what_time_is_it_shows_a_get_time_chip_in_the_page_time_zone(open_page, 
 
 
 def test_a_timer_counts_down_and_its_announcement_gets_a_reply_bubble(open_page, artifacts) -> None:
-    page = open_page(TIMER_QUESTION, viewport={"width": 360, "height": 720})
+    # Silence after the question outlasts the press: the fake microphone loops its file.
+    page = open_page(TIMER_QUESTION, viewport={"width": 360, "height": 720}, silence_after_s=3.0)
     hold_mic(page, HOLD_MS)
 
     chip = page.locator(".bubble.assistant .chip[data-tool='set_timer']")
