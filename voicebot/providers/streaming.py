@@ -5,9 +5,9 @@ partial transcript every few hundred milliseconds (to show on the page), and ask
 transcript at release. Whatever the stream did while the button was held is work that no longer
 stands between ``stop_listening`` and the reply.
 
-An engine with a variable-length encoder (Moonshine) simply re-transcribes the buffer; any batch
-:class:`~voicebot.providers.base.ASR` can be made to look like a stream with :class:`BatchASRStream`
-(partials cost a full transcription each, so it only helps the page, not the latency at release).
+An engine with a variable-length encoder (Moonshine) simply re-transcribes the buffer. A batch
+:class:`~voicebot.providers.base.ASR` has no stream: the turn wraps it in
+:class:`voicebot.turn.recognition.BatchRecognition`, which transcribes once at release.
 """
 
 from __future__ import annotations
@@ -39,25 +39,3 @@ class StreamingASR(ASR, Protocol):
     def open_stream(self, sample_rate: int = 16_000) -> ASRStream:
         """Start a stream for one utterance of mono s16le audio at ``sample_rate``."""
         ...
-
-
-class BatchASRStream:
-    """Makes any batch ASR look like a stream by transcribing the whole buffer on every call."""
-
-    def __init__(self, asr: ASR, sample_rate: int) -> None:
-        self._asr = asr
-        self._sample_rate = sample_rate
-        self._buffer = bytearray()
-        self._finished = False
-
-    def feed(self, pcm: bytes) -> None:
-        if self._finished:
-            raise RuntimeError("feed() after finish()")
-        self._buffer += pcm
-
-    async def partial(self) -> str:
-        return await self._asr.transcribe(bytes(self._buffer), self._sample_rate)
-
-    async def finish(self) -> str:
-        self._finished = True
-        return await self._asr.transcribe(bytes(self._buffer), self._sample_rate)
