@@ -24,7 +24,19 @@ LONG_QUESTION = "Tell me about Paris, the capital of France."  # a reply long en
 TIME_QUESTION = "What time is it?"
 TIMER_QUESTION = "Set a timer for ten seconds."
 HOLD_MS = 3000
+# The fake microphone starts its file when the page opens the microphone (the first press), and a
+# busy machine may lose the first few hundred ms while the capture worklet loads: the question
+# starts after a quiet moment so that what is lost is silence, never its first words.
+QUIET_START_S = 0.5
 PAGE_ZONE = "Asia/Tokyo"  # far from the server's zone, without daylight saving time
+
+
+def assert_heard(page, word: str) -> None:
+    """Waits for the turn's transcript and checks it holds the word: when the recogniser misheard,
+    the failure says what it heard rather than timing out on a missing tool chip."""
+    wait_for_event(page, "transcript")
+    heard = received_events(page, "transcript")[0]["text"]
+    assert word in heard.lower(), f"the server heard {heard!r}"
 
 
 def audio_frames_sent(page) -> int:
@@ -85,11 +97,12 @@ def test_speaking_over_the_reply_in_hands_free_mode_silences_it(open_page) -> No
 
 def test_what_time_is_it_shows_a_get_time_chip_in_the_page_time_zone(open_page, artifacts) -> None:
     # Silence after the question outlasts the press: the fake microphone loops its file.
-    page = open_page(TIME_QUESTION, silence_after_s=3.0, timezone_id=PAGE_ZONE)
+    page = open_page(TIME_QUESTION, silence_before_s=QUIET_START_S, silence_after_s=3.0, timezone_id=PAGE_ZONE)
     assert sent_actions(page)[0] == {"action": "set_time_zone", "time_zone": PAGE_ZONE}
 
     asked_at = datetime.now(ZoneInfo(PAGE_ZONE))
     hold_mic(page, HOLD_MS)
+    assert_heard(page, "time")
     chip = page.locator(".bubble.assistant .chip[data-tool='get_time']")
     chip.wait_for(timeout=REPLY_TIMEOUT_MS)
     expect(chip).to_have_attribute("data-status", "ok", timeout=REPLY_TIMEOUT_MS)
@@ -116,8 +129,11 @@ def test_what_time_is_it_shows_a_get_time_chip_in_the_page_time_zone(open_page, 
 
 def test_a_timer_counts_down_and_its_announcement_gets_a_reply_bubble(open_page, artifacts) -> None:
     # Silence after the question outlasts the press: the fake microphone loops its file.
-    page = open_page(TIMER_QUESTION, viewport={"width": 360, "height": 720}, silence_after_s=3.0)
+    page = open_page(
+        TIMER_QUESTION, viewport={"width": 360, "height": 720}, silence_before_s=QUIET_START_S, silence_after_s=3.0
+    )
     hold_mic(page, HOLD_MS)
+    assert_heard(page, "timer")
 
     chip = page.locator(".bubble.assistant .chip[data-tool='set_timer']")
     chip.wait_for(timeout=REPLY_TIMEOUT_MS)
