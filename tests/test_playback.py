@@ -101,3 +101,31 @@ async def test_a_closed_playback_without_audio_reports_at_once() -> None:
     await settle()
     assert sink.sent_ms == 0 and sink.drained_at == clock()
     assert play.heard() == ""
+
+
+async def test_when_the_page_runs_dry_the_next_sentence_plays_on_arrival_and_the_clock_follows() -> None:
+    """The second sentence is synthesised 1.5 s after the first (1 s long) started: the page played
+    the first, was silent for 0.5 s, and plays the second as it arrives. Heard text, pacing and
+    when each frame is heard (for the echo guard) all count from there, not from the first frame."""
+    clock = ScriptedClock(auto_advance=False)
+    sink = Sink(clock)
+    play = playback(clock, sink, lead_ms=200)
+    start = clock()
+    play.add("The first sentence.", tone(1000))
+    for _ in range(150):
+        await settle()
+        clock.advance(0.01)
+    assert play.played_ms() == pytest.approx(1000)  # all of it played; then silence
+    assert play.plays_at(500) == pytest.approx(start + 0.5)
+    play.add("The second sentence is a longer one.", tone(1800))
+    await settle()
+    arrived = clock()
+    assert play.plays_at(1000) == pytest.approx(arrived)  # the second sentence starts on arrival
+    for _ in range(90):  # 0.9 s later: half of the second sentence heard, not 1.4 s of it
+        await settle()
+        clock.advance(0.01)
+    assert play.played_ms() == pytest.approx(1900, abs=15)
+    assert play.heard() == "The first sentence. The second sentence"  # 3.5 of its 7 words
+    # Pacing follows the shifted clock: still never more than the lead ahead of what is heard.
+    assert play.sent_ms - play.played_ms() <= 200 + 100 + 1e-6
+    play.stop()

@@ -13,24 +13,29 @@ import pytest
 from tests.vad.conftest import FIRST_HALF, QUESTION, REPLY, SECOND_HALF, SECOND_QUESTION, sox_noise
 from tests.vad.signals import RATE, Samples, at, mix, rms, room_echo, to_pcm, zeros
 from voicebot.handsfree.endpointing import BargeIn, EndpointEvent, HandsFreeSettings, SpeechEnded, SpeechStarted
-from voicebot.handsfree.listener import HandsFreeListener
+from voicebot.handsfree.listener import HandsFreeListener, ListenerEvent, SpeechAudio
 from voicebot.handsfree.vad import SileroModel, SileroVad
 from voicebot.providers.faster_whisper import FasterWhisperASR
 
 pytestmark = pytest.mark.models
 
 
-def listen(listener: HandsFreeListener, audio: Samples, seed: int = 0) -> list[EndpointEvent]:
-    """Feed ``audio`` as a browser would: frames of 20 to 100 ms."""
+def listen_all(listener: HandsFreeListener, audio: Samples, seed: int = 0) -> list[ListenerEvent]:
+    """Feed ``audio`` as a browser would: frames of 20 to 100 ms. Every event, audio pieces included."""
     pcm = to_pcm(audio)
     rng = np.random.default_rng(seed)
-    events: list[EndpointEvent] = []
+    events: list[ListenerEvent] = []
     position = 0
     while position < len(pcm):
         size = 2 * int(rng.integers(320, 1600))
         events += listener.feed(pcm[position : position + size])
         position += size
     return events
+
+
+def listen(listener: HandsFreeListener, audio: Samples, seed: int = 0) -> list[EndpointEvent]:
+    """The start and end events of feeding ``audio`` (see :func:`listen_all`)."""
+    return [event for event in listen_all(listener, audio, seed) if not isinstance(event, SpeechAudio)]
 
 
 def cough(seed: int, ms: float = 150, level: float = 0.3) -> Samples:
@@ -120,6 +125,31 @@ def test_the_utterance_includes_the_pre_roll(silero: SileroModel, spoken: dict[s
     onset = np.argmax(np.abs(pcm) > 300)  # the first audible sample of the question
     assert onset >= 0.2 * RATE  # at least 200 ms of quiet lead-in before the first syllable
     assert len(pcm) == pytest.approx((ended.detected_at_ms - ended.at_ms + ended.speech_ms + 300) * RATE / 1000, abs=1)
+
+
+def test_the_utterance_is_handed_over_while_it_is_spoken(silero: SileroModel, spoken: dict[str, Samples]) -> None:
+    """A streaming recogniser gets the utterance as it is heard: pieces from the pre-roll on, which
+    put together are the start of the whole utterance, so at its end only the silence is left."""
+    audio = np.concatenate([zeros(1.0), spoken[QUESTION], zeros(1.0), spoken[SECOND_QUESTION], zeros(1.0)])
+    events = listen_all(HandsFreeListener(model=silero), audio)
+    utterances: list[tuple[bytes, bytes]] = []
+    pieces = bytearray()
+    for event in events:
+        if isinstance(event, SpeechStarted):
+            assert not pieces
+        elif isinstance(event, SpeechAudio):
+            pieces += event.pcm
+        elif isinstance(event, SpeechEnded):
+            utterances.append((bytes(pieces), event.audio))
+            pieces.clear()
+    assert not pieces  # nothing handed over outside an utterance
+    assert len(utterances) == 2
+    for handed, whole in utterances:
+        assert whole.startswith(handed)
+        # Handed over through the end silence too, up to the frame in which the end was decided.
+        left_ms = (len(whole) - len(handed)) / 2 / RATE * 1000
+        assert 0 < left_ms <= 100 + 32
+        assert len(handed) / 2 / RATE > len(spoken[QUESTION]) / RATE * 0.5
 
 
 def test_a_300_ms_pause_inside_a_sentence_is_one_turn(silero: SileroModel, spoken: dict[str, Samples]) -> None:

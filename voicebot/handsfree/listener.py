@@ -11,7 +11,10 @@ which does one job and is tested on its own:
 
 It also keeps the audio: a pre-roll of ``pre_roll_ms`` before the detected onset (the detector
 confirms speech only after ``min_speech_ms``, so without it ASR would miss the first syllable) and
-the utterance up to the moment its end was decided, handed over in ``SpeechEnded.audio``.
+the utterance up to the moment its end was decided. The utterance is handed over as it is heard, in
+:class:`SpeechAudio` events (pre-roll first), so that a streaming recogniser works while the user
+speaks and little is left to do when the end is decided; ``SpeechEnded.audio`` holds it whole, and
+the pieces are always a prefix of it.
 
 :meth:`HandsFreeListener.feed` runs the model and blocks; call it through
 ``voicebot.threads.run_blocking``, from one task per session so calls never overlap.
@@ -20,15 +23,34 @@ the utterance up to the moment its end was decided, handed over in ``SpeechEnded
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 from voicebot.audio import SAMPLE_WIDTH, pcm_to_float
 from voicebot.handsfree.echo import EchoGuard
-from voicebot.handsfree.endpointing import Endpointer, EndpointEvent, HandsFreeSettings, SpeechEnded
+from voicebot.handsfree.endpointing import (
+    BargeIn,
+    Endpointer,
+    EndpointEvent,
+    HandsFreeSettings,
+    SpeechEnded,
+    SpeechStarted,
+)
 from voicebot.handsfree.vad import SAMPLE_RATE, WINDOW_MS, SileroModel, SileroVad
 
 
 def _samples_at(ms: float) -> int:
     return round(ms * SAMPLE_RATE / 1000)
+
+
+@dataclass(frozen=True)
+class SpeechAudio:
+    """The next piece of the utterance in progress (PCM s16le at 16 kHz), from its pre-roll on, as the
+    detector judges it. The pieces since the last start event are a prefix of ``SpeechEnded.audio``."""
+
+    pcm: bytes = dataclasses.field(repr=False)
+
+
+ListenerEvent = EndpointEvent | SpeechAudio
 
 
 class HandsFreeListener:
@@ -47,6 +69,7 @@ class HandsFreeListener:
         self._audio = bytearray()  # recent microphone audio (whole samples) ...
         self._audio_start = 0  # ... starting at this sample of the stream
         self._odd_byte = b""
+        self._handed: int | None = None  # stream sample up to which the utterance was handed over
         longest_start_ms = max(self.settings.min_speech_ms, self.settings.barge_in_confirm_ms)
         self._idle_keep = _samples_at(self.settings.pre_roll_ms + longest_start_ms + 2 * WINDOW_MS)
 
@@ -68,10 +91,12 @@ class HandsFreeListener:
         """Forget speech in progress (e.g. the user pressed the mic button instead). The model state
         and the recent audio stay: the stream goes on."""
         self.endpointer.reset()
+        self._handed = None
 
-    def feed(self, pcm: bytes) -> list[EndpointEvent]:
+    def feed(self, pcm: bytes) -> list[ListenerEvent]:
         """Feed microphone PCM s16le at 16 kHz (any length); return the events it caused, in order.
-        A ``SpeechEnded`` carries the utterance's audio. Blocking (runs the model)."""
+        While speech goes on, a :class:`SpeechAudio` ends the list with what was judged since; a
+        ``SpeechEnded`` carries the whole utterance. Blocking (runs the model)."""
         data = self._odd_byte + pcm
         even = len(data) - len(data) % SAMPLE_WIDTH
         self._odd_byte = data[even:]
@@ -79,7 +104,7 @@ class HandsFreeListener:
         samples = pcm_to_float(data)
         self._audio += data
         self.echo.add_microphone(samples)
-        events: list[EndpointEvent] = []
+        events: list[ListenerEvent] = []
         for probability in self.vad.process_samples(samples):
             window_end_ms = self.endpointer.now_ms + WINDOW_MS
             # The guard only matters for a window that could start a barge-in.
@@ -91,16 +116,30 @@ class HandsFreeListener:
             )
             is_echo = judge and self.echo.is_echo(window_end_ms)
             for event in self.endpointer.feed(float(probability), WINDOW_MS, echo=is_echo):
-                if isinstance(event, SpeechEnded):
+                if isinstance(event, SpeechStarted | BargeIn):
+                    self._handed = self._clamped(_samples_at(event.at_ms - self.settings.pre_roll_ms))
+                elif isinstance(event, SpeechEnded):
                     event = dataclasses.replace(event, audio=self._utterance(event))
+                    self._handed = None
                 events.append(event)
+        if self._handed is not None and self.endpointer.in_speech:
+            judged = _samples_at(self.endpointer.now_ms)
+            if judged > self._handed:
+                events.append(SpeechAudio(self._slice(self._handed, judged)))
+                self._handed = judged
         self._trim()
         return events
 
     def _utterance(self, ended: SpeechEnded) -> bytes:
         start = _samples_at(ended.at_ms - ended.speech_ms - self.settings.pre_roll_ms)
-        end = _samples_at(ended.detected_at_ms)
-        lo = max(0, start - self._audio_start) * SAMPLE_WIDTH
+        return self._slice(self._clamped(start), _samples_at(ended.detected_at_ms))
+
+    def _clamped(self, sample: int) -> int:
+        """``sample``, or the oldest one kept when it is older (pre-roll before the stream began)."""
+        return max(sample, self._audio_start)
+
+    def _slice(self, start: int, end: int) -> bytes:
+        lo = (start - self._audio_start) * SAMPLE_WIDTH
         hi = max(0, end - self._audio_start) * SAMPLE_WIDTH
         return bytes(self._audio[lo:hi])
 

@@ -24,8 +24,9 @@ from typing import Protocol
 import structlog
 
 from voicebot import audio
-from voicebot.handsfree.endpointing import BargeIn, EndpointEvent, SpeechEnded, SpeechStarted
-from voicebot.handsfree.listener import HandsFreeListener
+from voicebot.handsfree.clock import MicrophoneClock
+from voicebot.handsfree.endpointing import BargeIn, SpeechEnded, SpeechStarted
+from voicebot.handsfree.listener import HandsFreeListener, ListenerEvent, SpeechAudio
 from voicebot.handsfree.vad import shared_model
 from voicebot.logs import SessionLog, redact_text
 from voicebot.providers.base import Message
@@ -238,6 +239,8 @@ class VoiceSession:
         """A push-to-talk press in progress (in hands-free mode the button still works)."""
         self._echo_reference: list[tuple[bytes, float]] = []
         """Reply audio (16 kHz) and when the microphone will hear it, for the listener's echo guard."""
+        self._mic_clock = MicrophoneClock()
+        """When the microphone audio arrived: places the reply on the listener's timeline."""
         self.timers: TimerBoard | None = None
         self._tool_context: ToolContext | None = None
         self._announcements: list[str] = []
@@ -397,6 +400,7 @@ class VoiceSession:
             return
         self._policy.well_formed()
         if self._listener is not None:
+            self._mic_clock.received(audio.duration_ms(len(pcm), INPUT_SAMPLE_RATE), frame.at)
             await self._hear(self._listener, pcm)
             if not self._pressed:
                 return  # hands-free: the listener keeps the utterance and hands it over at its end
@@ -471,6 +475,7 @@ class VoiceSession:
         if mode is Mode.HANDS_FREE:
             model = await run_blocking(shared_model)  # loaded once per process, off the loop
             self._listener = HandsFreeListener(self._settings.hands_free, model)
+            self._mic_clock = MicrophoneClock()  # the listener's stream time starts now
             self._listener.set_assistant_speaking(self.state is State.SPEAKING)
         else:
             self._listener = None
@@ -492,6 +497,8 @@ class VoiceSession:
         for event in events:
             if isinstance(event, SpeechStarted | BargeIn):
                 self._voice_started(event)
+            elif isinstance(event, SpeechAudio):
+                self._voice_audio(event.pcm)
             elif isinstance(event, SpeechEnded):
                 self._voice_ended(event)
 
@@ -511,12 +518,19 @@ class VoiceSession:
         self._begin_utterance()
         self._transition(Trigger.SPEECH_STARTED, reason="voice")
 
+    def _voice_audio(self, pcm: bytes) -> None:
+        """More of the utterance being heard: recognition works on it while the user speaks."""
+        turn = self._current
+        if self.state is State.LISTENING and turn is not None:
+            self._take_audio(turn, pcm, time.monotonic())
+
     def _voice_ended(self, event: SpeechEnded) -> None:
         turn = self._current
         if self.state is not State.LISTENING or turn is None:
             return
+        # The pieces already taken are the start of the utterance: only the rest is new.
         now = time.monotonic()
-        for chunk in audio.frames(event.audio, INPUT_SAMPLE_RATE, 100):
+        for chunk in audio.frames(event.audio[turn.pcm_bytes :], INPUT_SAMPLE_RATE, 100):
             self._take_audio(turn, chunk, now)
         self._end_utterance(turn, Trigger.SPEECH_ENDED, "voice")
 
@@ -733,8 +747,10 @@ class VoiceSession:
         turn = self._current
         if self._listener is not None and turn is not None and turn.playback is not None:
             playback = turn.playback
-            plays_at = (playback.started_at or time.monotonic()) + offset_ms / 1000
-            heard_at_ms = self._listener.now_ms + (plays_at - time.monotonic()) * 1000
+            plays_at = playback.plays_at(offset_ms) or time.monotonic()
+            heard_at_ms = self._mic_clock.stream_ms(plays_at)
+            if heard_at_ms is None:
+                heard_at_ms = self._listener.now_ms + (plays_at - time.monotonic()) * 1000
             self._echo_reference.append((audio.resample(frame, playback.sample_rate, INPUT_SAMPLE_RATE), heard_at_ms))
         try:
             self._outbox.put(frame)
@@ -746,7 +762,7 @@ class VoiceSession:
         self._recorder.reply_audio(frame)
 
 
-def _listen(listener: HandsFreeListener, references: list[tuple[bytes, float]], pcm: bytes) -> list[EndpointEvent]:
+def _listen(listener: HandsFreeListener, references: list[tuple[bytes, float]], pcm: bytes) -> list[ListenerEvent]:
     """In a worker thread: give the listener the reply audio played since, then the microphone frame."""
     for reference, at_ms in references:
         listener.play(reference, at_ms)
