@@ -103,8 +103,19 @@ async def _session(url: str) -> tuple[VoiceClient, Listener, asyncio.Task[None]]
     return client, listener, asyncio.create_task(listener.run())
 
 
+def _metrics(listener: Listener, since: float) -> dict[str, float]:
+    """The timings of the first turn whose metrics arrived after ``since`` (ms since the end was decided)."""
+    for at, event in listener.events:
+        if at >= since and event.get("type") == "metrics":
+            return {key: float(value) for key, value in event.get("timings", {}).items()}
+    return {}
+
+
 async def _turns(url: str, questions: list[bytes], room: bytes) -> dict[str, Any]:
     latencies, missed = [], 0
+    decided: list[float] = []  # end of speech → the server decided the turn was over
+    answered: list[float] = []  # decided → first reply audio leaving the server
+    asr: list[float] = []  # decided → transcript (what recognition left for the end)
     for pcm in questions:
         client, listener, reading = await _session(url)
         try:
@@ -119,10 +130,25 @@ async def _turns(url: str, questions: list[bytes], room: bytes) -> dict[str, Any
                 missed += 1
             else:
                 latencies.append((first - speech_end) * 1000)
+                ended = listener.first("status", started, state="transcribing")
+                if ended is not None:
+                    decided.append((ended - speech_end) * 1000)
+                while not (timings := _metrics(listener, started)) and time.monotonic() < deadline:
+                    await stream(client, room[: FRAME_BYTES * 10])
+                if "first_audio_ms" in timings:
+                    answered.append(timings["first_audio_ms"])
+                    asr.append(timings.get("asr_ms", 0.0))
         finally:
             reading.cancel()
             await client.close()
-    return {"end_of_speech_to_first_audio_ms": spread(latencies), "missed_turns": missed, "questions": len(questions)}
+    return {
+        "end_of_speech_to_first_audio_ms": spread(latencies),
+        "end_of_speech_to_end_decided_ms": spread(decided),
+        "end_decided_to_first_audio_ms": spread(answered),
+        "end_decided_to_transcript_ms": spread(asr),
+        "missed_turns": missed,
+        "questions": len(questions),
+    }
 
 
 async def _false_turns(server: ServerProcess, room: bytes) -> dict[str, Any]:
@@ -185,6 +211,13 @@ def run_hands_free(settings: Settings, config: Path | None, options: Any) -> int
         print(
             f"  end of speech → first reply audio: median {latency.get('median', float('nan')):.0f} ms, "
             f"p95 {latency.get('p95', float('nan')):.0f} ms  (target ≤ {report['target_ms']} ms at the median)"
+        )
+        decided, answered = report["end_of_speech_to_end_decided_ms"], report["end_decided_to_first_audio_ms"]
+        print(
+            f"    of which: end of speech → end decided median {decided.get('median', float('nan')):.0f} ms "
+            f"(end silence {end_silence} ms); end decided → first audio median "
+            f"{answered.get('median', float('nan')):.0f} ms "
+            f"(transcript after {report['end_decided_to_transcript_ms'].get('median', float('nan')):.0f} ms)"
         )
         print(f"  missed turns: {report['missed_turns']} of {report['questions']}")
         print(f"  false turns in {report['room_s']:.0f} s of room noise: {report['false_turns']}")
