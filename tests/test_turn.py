@@ -16,6 +16,7 @@ from voicebot.settings import SessionSettings, StageTimeouts
 from voicebot.turn.events import (
     EVENT_TYPES,
     AudioStarted,
+    EarlyReply,
     FallbackUsed,
     Interrupted,
     NothingHeard,
@@ -44,6 +45,7 @@ SAMPLES: list[TurnEvent] = [
     StageStarted(Stage.ASR, 1, 0.0),
     StageEnded(Stage.LLM, 2, 812.2, 300.5, 40.0, None),
     StageEnded(Stage.TTS, 1, 90.0, 10.0, None, "cancelled"),
+    EarlyReply(342.5),
     PartialTranscript("what is"),
     Transcribed("What is it?"),
     NothingHeard("silence"),

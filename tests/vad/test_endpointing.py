@@ -98,9 +98,9 @@ def test_an_endless_utterance_is_ended_at_the_length_limit() -> None:
 
 
 def test_while_the_assistant_speaks_a_start_is_a_barge_in_after_the_confirmation_window() -> None:
-    endpointer = Endpointer()
+    endpointer = Endpointer(HandsFreeSettings(min_speech_ms=160, barge_in_confirm_ms=256))
     endpointer.set_assistant_speaking(True)
-    assert run(endpointer, [(0.9, 224), (0.0, 500)]) == []  # long enough to start, too short to interrupt
+    assert run(endpointer, [(0.9, 224), (0.0, 512)]) == []  # long enough to start, too short to interrupt
     events = run(endpointer, [(0.9, 256)])
     assert events == [BargeIn(at_ms=224 + 512, detected_at_ms=224 + 512 + 256)]
     endpointer.set_assistant_speaking(False)  # the session interrupted the reply
@@ -135,7 +135,7 @@ def test_echo_windows_do_not_confirm_a_barge_in_and_a_run_of_them_cancels_it() -
 
 
 def test_a_window_or_two_of_echo_does_not_cancel_a_barge_in() -> None:
-    endpointer = Endpointer()
+    endpointer = Endpointer(HandsFreeSettings(barge_in_confirm_ms=256))
     endpointer.set_assistant_speaking(True)
     events: list[EndpointEvent] = []
     for index in range(12):  # user speech in which the guard calls every third window echo

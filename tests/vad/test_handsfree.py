@@ -13,7 +13,7 @@ import pytest
 from tests.vad.conftest import FIRST_HALF, QUESTION, REPLY, SECOND_HALF, SECOND_QUESTION, sox_noise
 from tests.vad.signals import RATE, Samples, at, mix, rms, room_echo, to_pcm, zeros
 from voicebot.handsfree.endpointing import BargeIn, EndpointEvent, HandsFreeSettings, SpeechEnded, SpeechStarted
-from voicebot.handsfree.listener import HandsFreeListener, ListenerEvent, SpeechAudio
+from voicebot.handsfree.listener import HandsFreeListener, ListenerEvent, SpeechAudio, SpeechPaused, SpeechResumed
 from voicebot.handsfree.vad import SileroModel, SileroVad
 from voicebot.providers.faster_whisper import FasterWhisperASR
 
@@ -35,7 +35,8 @@ def listen_all(listener: HandsFreeListener, audio: Samples, seed: int = 0) -> li
 
 def listen(listener: HandsFreeListener, audio: Samples, seed: int = 0) -> list[EndpointEvent]:
     """The start and end events of feeding ``audio`` (see :func:`listen_all`)."""
-    return [event for event in listen_all(listener, audio, seed) if not isinstance(event, SpeechAudio)]
+    only_listener = (SpeechAudio, SpeechPaused, SpeechResumed)
+    return [event for event in listen_all(listener, audio, seed) if not isinstance(event, only_listener)]
 
 
 def cough(seed: int, ms: float = 150, level: float = 0.3) -> Samples:
@@ -159,6 +160,34 @@ def test_a_300_ms_pause_inside_a_sentence_is_one_turn(silero: SileroModel, spoke
     ended = events[1]
     assert isinstance(ended, SpeechEnded)
     assert ended.speech_ms > (len(spoken[FIRST_HALF]) + len(spoken[SECOND_HALF])) / RATE * 1000 - 200
+
+
+def test_a_pause_reports_when_the_reply_can_be_prepared_and_speech_after_it_withdraws_that(
+    silero: SileroModel, spoken: dict[str, Samples]
+) -> None:
+    """A 300 ms pause inside a sentence is long enough to prepare the reply (200 ms), not to end the
+    turn (550 ms): paused, resumed, and at the end paused again just before the end is decided."""
+    sentence = np.concatenate([spoken[FIRST_HALF], zeros(0.3), spoken[SECOND_HALF]])
+    events = [
+        event
+        for event in listen_all(
+            HandsFreeListener(HandsFreeSettings(early_reply_ms=200), model=silero),
+            np.concatenate([zeros(1.0), sentence, zeros(1.0)]),
+        )
+        if not isinstance(event, SpeechAudio)
+    ]
+    assert kinds(events) == [SpeechStarted, SpeechPaused, SpeechResumed, SpeechPaused, SpeechEnded]
+    first_pause, resumed, last_pause, ended = events[1:]
+    assert isinstance(first_pause, SpeechPaused) and isinstance(resumed, SpeechResumed)
+    assert isinstance(last_pause, SpeechPaused) and isinstance(ended, SpeechEnded)
+    assert first_pause.at_ms < resumed.at_ms < last_pause.at_ms
+    assert last_pause.at_ms == pytest.approx(ended.at_ms, abs=40)  # the same silence, found early
+
+
+def test_without_early_reply_no_pause_is_reported(silero: SileroModel, spoken: dict[str, Samples]) -> None:
+    settings = HandsFreeSettings(early_reply_ms=0)
+    audio = np.concatenate([zeros(1.0), spoken[QUESTION], zeros(1.0)])
+    assert kinds(listen_all(HandsFreeListener(settings, model=silero), audio)).count(SpeechPaused) == 0
 
 
 def test_a_cough_before_a_question_does_not_end_up_in_it_as_a_second_turn(

@@ -46,7 +46,15 @@ class HandsFreeSettings(BaseModel):
     the browser's echo cancellation must not interrupt it)."""
     barge_in_confirm_ms: int = Field(256, ge=0, le=5000)
     """While the assistant speaks, the user's speech must last this long before it interrupts the
-    reply, so that a cough or a laugh does not cut it off. 256 ms is eight 32 ms windows."""
+    reply, so that a cough or a laugh does not cut it off. 192 ms is six 32 ms windows: with the
+    detector's own lag the reply stops within about 300 ms of the user starting to speak."""
+    early_reply_ms: int = Field(0, ge=0, le=10_000)
+    """After this much silence inside an utterance the reply is prepared (final transcript, the
+    model's first words, the first sentence's audio) while the rest of ``end_silence_ms`` runs out.
+    It is sent the moment the end is decided if the user stayed silent, and dropped if they went
+    on. 0 (the default for now) prepares nothing before the end; 200 cuts about 250 ms from the
+    answer, but a reply that starts that soon after the user's last words is harder for the echo
+    guard (see README); a value at or above ``end_silence_ms`` has no effect."""
     pre_roll_ms: int = Field(300, ge=0, le=2000)
     """Audio kept from before the detected start of speech and given to ASR with the utterance, so
     the first syllable, which the detector needs time to be sure of, is not cut."""
@@ -146,6 +154,14 @@ class Endpointer:
     def in_speech(self) -> bool:
         """True between a start (or barge-in) event and the matching :class:`SpeechEnded`."""
         return self._phase is _Phase.SPEECH
+
+    @property
+    def silent_ms(self) -> float:
+        """In speech, how long the current run of silence has lasted (0 while the user speaks, and
+        outside speech)."""
+        if self._phase is not _Phase.SPEECH or self._silence_since_ms is None:
+            return 0.0
+        return self._now_ms - self._silence_since_ms
 
     @property
     def onset_ms(self) -> float | None:

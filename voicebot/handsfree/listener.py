@@ -50,7 +50,23 @@ class SpeechAudio:
     pcm: bytes = dataclasses.field(repr=False)
 
 
-ListenerEvent = EndpointEvent | SpeechAudio
+@dataclass(frozen=True)
+class SpeechPaused:
+    """The user has been silent for ``early_reply_ms`` inside an utterance: it may be over (the end
+    is decided ``end_silence_ms`` after the silence began), so the reply can be prepared now."""
+
+    at_ms: float
+    """Stream time when the silence began."""
+
+
+@dataclass(frozen=True)
+class SpeechResumed:
+    """The user spoke again after a :class:`SpeechPaused`: the utterance goes on."""
+
+    at_ms: float
+
+
+ListenerEvent = EndpointEvent | SpeechAudio | SpeechPaused | SpeechResumed
 
 
 class HandsFreeListener:
@@ -70,6 +86,7 @@ class HandsFreeListener:
         self._audio_start = 0  # ... starting at this sample of the stream
         self._odd_byte = b""
         self._handed: int | None = None  # stream sample up to which the utterance was handed over
+        self._paused = False  # a SpeechPaused was reported for the silence in progress
         longest_start_ms = max(self.settings.min_speech_ms, self.settings.barge_in_confirm_ms)
         self._idle_keep = _samples_at(self.settings.pre_roll_ms + longest_start_ms + 2 * WINDOW_MS)
 
@@ -92,6 +109,7 @@ class HandsFreeListener:
         and the recent audio stay: the stream goes on."""
         self.endpointer.reset()
         self._handed = None
+        self._paused = False
 
     def feed(self, pcm: bytes) -> list[ListenerEvent]:
         """Feed microphone PCM s16le at 16 kHz (any length); return the events it caused, in order.
@@ -122,6 +140,7 @@ class HandsFreeListener:
                     event = dataclasses.replace(event, audio=self._utterance(event))
                     self._handed = None
                 events.append(event)
+            self._follow_pause(events)
         if self._handed is not None and self.endpointer.in_speech:
             judged = _samples_at(self.endpointer.now_ms)
             if judged > self._handed:
@@ -129,6 +148,21 @@ class HandsFreeListener:
                 self._handed = judged
         self._trim()
         return events
+
+    def _follow_pause(self, events: list[ListenerEvent]) -> None:
+        """Report a silence inside speech that lasted ``early_reply_ms``, and speech after it."""
+        endpointer = self.endpointer
+        if not endpointer.in_speech:
+            self._paused = False  # ended (the end supersedes the pause) or never started
+            return
+        silent_ms = endpointer.silent_ms
+        early_ms = self.settings.early_reply_ms
+        if not self._paused and early_ms and silent_ms >= early_ms:
+            self._paused = True
+            events.append(SpeechPaused(at_ms=endpointer.now_ms - silent_ms))
+        elif self._paused and silent_ms == 0.0:
+            self._paused = False
+            events.append(SpeechResumed(at_ms=endpointer.now_ms))
 
     def _utterance(self, ended: SpeechEnded) -> bytes:
         start = _samples_at(ended.at_ms - ended.speech_ms - self.settings.pre_roll_ms)

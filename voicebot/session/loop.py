@@ -26,7 +26,7 @@ import structlog
 from voicebot import audio
 from voicebot.handsfree.clock import MicrophoneClock
 from voicebot.handsfree.endpointing import BargeIn, SpeechEnded, SpeechStarted
-from voicebot.handsfree.listener import HandsFreeListener, ListenerEvent, SpeechAudio
+from voicebot.handsfree.listener import HandsFreeListener, ListenerEvent, SpeechAudio, SpeechPaused, SpeechResumed
 from voicebot.handsfree.vad import shared_model
 from voicebot.logs import SessionLog, redact_text
 from voicebot.providers.base import Message
@@ -499,6 +499,8 @@ class VoiceSession:
                 self._voice_started(event)
             elif isinstance(event, SpeechAudio):
                 self._voice_audio(event.pcm)
+            elif isinstance(event, SpeechPaused | SpeechResumed):
+                self._voice_paused(event)
             elif isinstance(event, SpeechEnded):
                 self._voice_ended(event)
 
@@ -523,6 +525,18 @@ class VoiceSession:
         turn = self._current
         if self.state is State.LISTENING and turn is not None:
             self._take_audio(turn, pcm, time.monotonic())
+
+    def _voice_paused(self, event: SpeechPaused | SpeechResumed) -> None:
+        """The user fell silent (the reply may be prepared while the end is not yet decided), or
+        spoke again (what was prepared is dropped)."""
+        turn = self._current
+        if self.state is not State.LISTENING or turn is None:
+            return
+        if isinstance(event, SpeechPaused):
+            turn.utterance.expect_end()
+        else:
+            turn.utterance.resume()
+        self._log.info("voice_paused" if isinstance(event, SpeechPaused) else "voice_resumed", at_ms=event.at_ms)
 
     def _voice_ended(self, event: SpeechEnded) -> None:
         turn = self._current

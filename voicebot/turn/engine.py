@@ -42,6 +42,16 @@ class Utterance(Protocol):
         the session's loop for every microphone frame."""
         ...
 
+    def expect_end(self) -> None:
+        """The user fell silent and may have finished (hands-free: the end is decided only after more
+        silence). An engine may prepare the reply now, provided nothing of it is emitted and no tool
+        runs before ``respond``. Called at most once between two ``resume`` calls."""
+        ...
+
+    def resume(self) -> None:
+        """The user spoke again after ``expect_end``: drop whatever was prepared."""
+        ...
+
     async def respond(self, started: float) -> None:
         """The user finished at ``started`` (``time.perf_counter()``, the turn's one time origin): emit
         the turn's events until its reply is fully produced. Failures are emitted as ``TurnFailed``,

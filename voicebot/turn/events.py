@@ -46,6 +46,16 @@ class StageEnded:
 
 
 @dataclass(frozen=True)
+class EarlyReply:
+    """The reply was prepared while the user paused, before the end of the turn was decided; what was
+    prepared follows at once (its stage times are negative: before the end)."""
+
+    lead_ms: float
+    """How long before the end was decided the preparation started."""
+    type: Literal["early_reply"] = field(default="early_reply", init=False)
+
+
+@dataclass(frozen=True)
 class PartialTranscript:
     """What recognition has understood so far, while the user is still speaking."""
 
@@ -194,6 +204,7 @@ class TurnFinished:
 TurnEvent = (
     StageStarted
     | StageEnded
+    | EarlyReply
     | PartialTranscript
     | Transcribed
     | NothingHeard
@@ -215,6 +226,7 @@ EVENT_TYPES: dict[str, type[TurnEvent]] = {
     for cls in (
         StageStarted,
         StageEnded,
+        EarlyReply,
         PartialTranscript,
         Transcribed,
         NothingHeard,

@@ -14,7 +14,9 @@ comes back as a ``FallbackUsed`` event through the turn's own view of each stage
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+import dataclasses
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from voicebot import audio
@@ -26,13 +28,17 @@ from voicebot.tools.builtins import clock_prompt
 from voicebot.tools.intents import IntentMatch
 from voicebot.turn.engine import NO_CONTEXT, TurnContext
 from voicebot.turn.events import (
+    EarlyReply,
     FallbackUsed,
     NothingHeard,
     ReplyDone,
     ReplyPiece,
     SegmentAudio,
     SpeechDone,
+    StageEnded,
+    StageStarted,
     Transcribed,
+    TurnEvent,
     TurnFailed,
 )
 from voicebot.turn.recognition import Recognition, is_empty_transcript, start_recognition
@@ -118,8 +124,44 @@ class _Speaker:
             self._index += 1
 
 
+class _HeldEvents:
+    """The events of a reply prepared early: held while the user may still go on; at the end of the
+    turn an ``EarlyReply`` and everything held is passed on (stage times shifted to count from the
+    end, so they are negative), and later events go straight through."""
+
+    def __init__(self) -> None:
+        self.prepared_at = time.perf_counter()
+        self.released = asyncio.Event()
+        """Set once released: what only the decided turn may do (run a tool) waits for it."""
+        self._held: list[TurnEvent] = []
+        self._target: Emit | None = None
+
+    def __call__(self, event: TurnEvent) -> None:
+        if self._target is None:
+            self._held.append(event)
+        else:
+            self._target(event)
+
+    def release(self, target: Emit, started: float) -> None:
+        lead_ms = (started - self.prepared_at) * 1000
+        target(EarlyReply(round(lead_ms, 1)))
+        for event in self._held:
+            if isinstance(event, StageStarted | StageEnded):
+                event = dataclasses.replace(event, at_ms=event.at_ms - lead_ms)
+            target(event)
+        self._held.clear()
+        self._target = target
+        self.released.set()
+
+
 class PipelineUtterance:
-    """One utterance and its reply."""
+    """One utterance and its reply.
+
+    In hands-free mode the reply may be prepared early (``expect_end``): the same steps run from the
+    audio heard so far, their events held (see :class:`_HeldEvents`), and no tool runs, until
+    ``respond`` lets them out or ``resume`` (the user went on) cancels them. Since the user was silent
+    in between, the transcript is the one the end would give.
+    """
 
     def __init__(self, engine: PipelineEngine, history: Sequence[Message], emit: Emit, context: TurnContext) -> None:
         self._settings = engine.settings
@@ -127,12 +169,13 @@ class PipelineUtterance:
         self._context = context
         self._history = list(history)
         self._emit = emit
+        self._early: tuple[_HeldEvents, asyncio.Task[None]] | None = None
         seen: set[tuple[Stage, str]] = set()
 
         def notify(event: object) -> None:  # once per stage and provider in a turn
             if isinstance(event, FallbackUsed) and (event.stage, event.provider) not in seen:
                 seen.add((event.stage, event.provider))
-                emit(event)
+                (self._early[0] if self._early is not None else emit)(event)
 
         stages = engine.stages
         self._asr = _notifying(stages.asr, notify)
@@ -146,64 +189,95 @@ class PipelineUtterance:
         self._recognition.feed(pcm)
 
     async def aclose(self) -> None:
+        self.resume()
         await self._recognition.aclose()
 
+    def expect_end(self) -> None:
+        if self._early is not None:
+            return
+        held = _HeldEvents()
+        reply = self._reply(held, held.prepared_at, bytes(self._pcm), early=held.released.wait)
+        self._early = (held, asyncio.create_task(reply, name="early-reply"))
+
+    def resume(self) -> None:
+        if self._early is None:
+            return
+        _, task = self._early
+        self._early = None
+        task.cancel()  # its held events go with it
+        self._recognition.resume()
+
     async def respond(self, started: float) -> None:
-        clock = StageClock(self._emit, started)
+        if self._early is None:
+            await self._reply(self._emit, started, bytes(self._pcm))
+            return
+        held, task = self._early
+        self._early = None  # adopted: from now on it is the turn's own work
+        held.release(self._emit, started)
+        await task  # a barge-in cancelling this turn cancels the task too
+
+    async def _reply(
+        self, emit: Emit, started: float, pcm: bytes, early: Callable[[], Awaitable[object]] | None = None
+    ) -> None:
+        """The turn's work from the utterance ``pcm`` to the end of the reply's synthesis. ``early``:
+        the reply is prepared before the end of the turn; tools wait for it."""
+        clock = StageClock(emit, started)
         speaker: _Speaker | None = None
         try:
-            transcript = await self._transcribe(clock)
+            transcript = await self._transcribe(clock, emit, pcm, final=early is None)
             if transcript is None:
                 return
-            self._emit(Transcribed(transcript))
-            speaker = _Speaker(self._tts, self._emit, clock)
-            tools = self._turn_tools(speaker.say)
+            emit(Transcribed(transcript))
+            speaker = _Speaker(self._tts, emit, clock)
+            tools = self._turn_tools(emit, speaker.say, early)
             match = tools.match(transcript) if tools is not None else None
             if tools is not None and match is not None:
-                await self._answer(tools, match, speaker)
+                await self._answer(emit, tools, match, speaker)
             else:
                 history = [*self._history, Message("user", transcript)]
                 note = clock_prompt(self._context.tools) if self._context.tools is not None else ""
                 options = ReplyOptions(system_note=note, tools=tools)
                 if self._settings.streaming:
-                    await self._reply_streaming(clock, history, options, speaker)
+                    await self._reply_streaming(clock, emit, history, options, speaker)
                 else:
-                    await self._reply_naive(clock, history, options, speaker)
-            self._emit(SpeechDone())
+                    await self._reply_naive(clock, emit, history, options, speaker)
+            emit(SpeechDone())
         except StageError as exc:
-            self._emit(TurnFailed(exc.code, exc.message, exc.stage))
+            emit(TurnFailed(exc.code, exc.message, exc.stage))
         finally:
             if speaker is not None:
                 speaker.close()
 
-    def _turn_tools(self, say: Callable[[str], None]) -> TurnTools | None:
+    def _turn_tools(
+        self, emit: Emit, say: Callable[[str], None], ready: Callable[[], Awaitable[object]] | None
+    ) -> TurnTools | None:
         if self._toolbox is None or self._context.tools is None or not len(self._toolbox.registry):
             return None
-        return TurnTools(self._toolbox, self._context.tools, self._emit, say, self._context.recorded_tools)
+        return TurnTools(self._toolbox, self._context.tools, emit, say, self._context.recorded_tools, ready)
 
-    async def _transcribe(self, clock: StageClock) -> str | None:
-        pcm = bytes(self._pcm)
+    async def _transcribe(self, clock: StageClock, emit: Emit, pcm: bytes, final: bool) -> str | None:
         if audio.duration_ms(len(pcm), INPUT_SAMPLE_RATE) < self._settings.min_utterance_ms:
-            self._emit(NothingHeard("too_short"))
+            emit(NothingHeard("too_short"))
             return None
         if audio.rms(pcm) < self._settings.silence_rms:
-            self._emit(NothingHeard("silence"))
+            emit(NothingHeard("silence"))
             return None
+        recognise = self._recognition.finish if final else self._recognition.peek
         try:
             async with clock.call(Stage.ASR):
-                text = (await self._recognition.finish(pcm)).strip()
+                text = (await recognise(pcm)).strip()
         except Exception as exc:
             raise StageError(Stage.ASR, f"Speech recognition failed: {exc}") from exc
         if is_empty_transcript(text):
-            self._emit(NothingHeard("no_words"))
+            emit(NothingHeard("no_words"))
             return None
         return text
 
-    async def _answer(self, tools: TurnTools, match: IntentMatch, speaker: _Speaker) -> None:
+    async def _answer(self, emit: Emit, tools: TurnTools, match: IntentMatch, speaker: _Speaker) -> None:
         """The intent layer's answer: the tool's result in a templated sentence, no model involved."""
         spoken = await tools.answer(match)
-        self._emit(ReplyPiece(spoken))
-        self._emit(ReplyDone(spoken))
+        emit(ReplyPiece(spoken))
+        emit(ReplyDone(spoken))
         for segment in split_sentences(spoken):
             speaker.say(segment)
         await speaker.finish()
@@ -218,13 +292,13 @@ class PipelineUtterance:
             raise StageError(Stage.LLM, f"The language model failed: {exc}") from exc
 
     async def _reply_streaming(
-        self, clock: StageClock, history: Sequence[Message], options: ReplyOptions, speaker: _Speaker
+        self, clock: StageClock, emit: Emit, history: Sequence[Message], options: ReplyOptions, speaker: _Speaker
     ) -> None:
         splitter = SentenceSplitter(first_segment_words=self._settings.first_segment_words)
         pieces: list[str] = []
         async for piece in self._llm_pieces(clock, history, options):
             pieces.append(piece)
-            self._emit(ReplyPiece(piece))
+            emit(ReplyPiece(piece))
             for segment in splitter.feed(piece):
                 speaker.say(segment)
             if speaker.stopped:  # TTS failed: stop the model too, and report the TTS error
@@ -232,18 +306,18 @@ class PipelineUtterance:
         for segment in splitter.flush():
             speaker.say(segment)
         if not speaker.stopped:
-            self._emit(ReplyDone("".join(pieces)))
+            emit(ReplyDone("".join(pieces)))
         await speaker.finish()
 
     async def _reply_naive(
-        self, clock: StageClock, history: Sequence[Message], options: ReplyOptions, speaker: _Speaker
+        self, clock: StageClock, emit: Emit, history: Sequence[Message], options: ReplyOptions, speaker: _Speaker
     ) -> None:
         pieces: list[str] = []
         async for piece in self._llm_pieces(clock, history, options):
             pieces.append(piece)
-            self._emit(ReplyPiece(piece))
+            emit(ReplyPiece(piece))
         reply = "".join(pieces)
-        self._emit(ReplyDone(reply))
+        emit(ReplyDone(reply))
         speaker.say(reply)
         await speaker.finish()
 
@@ -257,6 +331,12 @@ class Announcement:
         self._emit = emit
 
     def feed(self, pcm: bytes) -> None:
+        pass
+
+    def expect_end(self) -> None:
+        pass
+
+    def resume(self) -> None:
         pass
 
     async def aclose(self) -> None:

@@ -45,6 +45,15 @@ class Recognition(Protocol):
         """The final transcript; ``pcm`` is the whole utterance (what ``feed`` received, in order)."""
         ...
 
+    async def peek(self, pcm: bytes) -> str:
+        """The transcript of everything fed so far (``pcm``), without ending the utterance: for a reply
+        prepared while the user pauses. Partial transcripts stop until ``resume``."""
+        ...
+
+    def resume(self) -> None:
+        """The user spoke again after a ``peek``: partial transcripts go on."""
+        ...
+
     async def aclose(self) -> None:
         """Stop whatever runs in the background for this utterance."""
         ...
@@ -62,6 +71,12 @@ class BatchRecognition:
     async def finish(self, pcm: bytes) -> str:
         return await self._asr.transcribe(pcm, INPUT_SAMPLE_RATE)
 
+    async def peek(self, pcm: bytes) -> str:
+        return await self._asr.transcribe(pcm, INPUT_SAMPLE_RATE)
+
+    def resume(self) -> None:
+        pass
+
     async def aclose(self) -> None:
         pass
 
@@ -76,7 +91,8 @@ class StreamingRecognition:
         self._interval_bytes = INPUT_SAMPLE_RATE * 2 * partial_interval_ms // 1000
         self._new_bytes = 0
         self._wake = asyncio.Event()
-        self._partials = asyncio.create_task(self._partial_loop()) if partial_interval_ms > 0 else None
+        self._partials_on = partial_interval_ms > 0
+        self._partials = asyncio.create_task(self._partial_loop()) if self._partials_on else None
 
     def feed(self, pcm: bytes) -> None:
         self._stream.feed(pcm)
@@ -101,11 +117,24 @@ class StreamingRecognition:
 
     async def finish(self, pcm: bytes) -> str:
         self._stop_partials()
+        self._partials_on = False
         try:
             return await self._stream.finish()
         except Exception as exc:  # noqa: BLE001 - the stage's batch path (and its fallback list) takes over
             _log.warning("streaming_recognition_failed", error=str(exc))
             return await self._fallback.transcribe(pcm, INPUT_SAMPLE_RATE)
+
+    async def peek(self, pcm: bytes) -> str:
+        self._stop_partials()  # the pass below covers everything: no partial competes with the reply
+        try:
+            return await self._stream.partial()
+        except Exception as exc:  # noqa: BLE001 - the stage's batch path (and its fallback list) takes over
+            _log.warning("streaming_recognition_failed", error=str(exc))
+            return await self._fallback.transcribe(pcm, INPUT_SAMPLE_RATE)
+
+    def resume(self) -> None:
+        if self._partials_on and (self._partials is None or self._partials.done()):
+            self._partials = asyncio.create_task(self._partial_loop())
 
     async def aclose(self) -> None:
         self._stop_partials()

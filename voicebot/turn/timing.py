@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from voicebot.errors import Stage
-from voicebot.turn.events import AudioStarted, SegmentAudio, StageEnded, StageStarted, TurnEvent
+from voicebot.turn.events import AudioStarted, EarlyReply, SegmentAudio, StageEnded, StageStarted, TurnEvent
 
 T = TypeVar("T")
 
@@ -92,7 +92,8 @@ class TurnTimings:
     ``asr_ms``: the final recognition call; ``llm_first_token_ms`` and ``llm_ms``: the model's first
     call; ``first_segment_ms``: when the first spoken segment was synthesised; ``tts_first_audio_ms``:
     the first synthesis call's time to audio; ``tts_ms``: all synthesis calls together;
-    ``first_audio_ms``: release to the first reply audio leaving the server.
+    ``first_audio_ms``: release to the first reply audio leaving the server; ``early_lead_ms``: how
+    long before the end of the turn was decided the reply started being prepared (hands-free).
     """
 
     values: dict[str, float] = field(default_factory=dict)
@@ -112,6 +113,8 @@ class TurnTimings:
                     values["tts_first_audio_ms"] = event.first_ms
         elif isinstance(event, SegmentAudio) and "first_segment_ms" not in values:
             values["first_segment_ms"] = at_ms
+        elif isinstance(event, EarlyReply):
+            values["early_lead_ms"] = event.lead_ms
         elif isinstance(event, AudioStarted) and "first_audio_ms" not in values:
             values["first_audio_ms"] = at_ms
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +111,11 @@ class TurnTools:
         emit: Emit,
         say: Callable[[str], None],
         recorded: RecordedResults | None = None,
+        ready: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        """``ready``: awaited before any tool runs (a reply prepared early runs no tool until the
+        end of the turn is decided: the user may still go on, and tools act)."""
+        self._ready = ready
         self._box = box
         self._context = context
         self._emit = emit
@@ -131,6 +135,8 @@ class TurnTools:
 
     async def answer(self, match: IntentMatch) -> str:
         """Call the intent's tool and return the sentence that answers the user."""
+        if self._ready is not None:
+            await self._ready()
         call_id = f"intent_{next(self._ids)}"
         self._emit(ToolCalled(call_id, match.tool, dict(match.arguments), "intent"))
         if self._recorded is not None:
@@ -141,6 +147,8 @@ class TurnTools:
         return match.spoken_answer(result)
 
     async def run(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
+        if self._ready is not None:
+            await self._ready()
         for call in calls:
             self._emit(ToolCalled(call.id, call.name, call.arguments, "model"))
         if self._recorded is not None:
