@@ -51,7 +51,8 @@ def test_hands_free_completes_a_turn_without_any_press(open_page, artifacts) -> 
 
     # The server heard the question start and end by itself; the page showed it hearing the user.
     wait_for_event(page, "status", reason="voice")
-    user = page.locator(".bubble.user").first
+    # The final transcript (partial ones grow in the same bubble while the user speaks).
+    user = page.locator(".bubble.user:not([data-partial])").first
     user.wait_for(timeout=REPLY_TIMEOUT_MS)
     assert re.search(r"capital|france", user.inner_text(), re.IGNORECASE)
     reply = page.locator(".bubble.assistant").first

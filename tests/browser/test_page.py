@@ -90,12 +90,15 @@ def test_hold_to_talk_gets_a_spoken_reply(open_page) -> None:
     audio_frames = [frame["bytes"] for frame in sent if frame["text"] is None]
     assert audio_frames and all(640 <= size <= 3200 and size % 2 == 0 for size in audio_frames)
     audio_seconds = sum(audio_frames) / 2 / 16000
-    assert HOLD_MS / 1000 - 0.8 < audio_seconds < HOLD_MS / 1000 + 0.3
+    # As long as the button was really held (a busy machine releases it later than asked).
+    pressed_at = next(f["t"] for f in sent if f["text"] is not None and "start_listening" in f["text"])
+    held_s = (wire(page)["releasedAt"][-1] - pressed_at) / 1000
+    assert held_s - 0.8 < audio_seconds < held_s + 0.3, (audio_seconds, held_s)
     actions = [a["action"] for a in sent_actions(page)]
     assert actions == ["set_time_zone", "start_listening", "stop_listening"]
 
     # The transcript bubble shows what was said.
-    user_bubble = page.locator(".bubble.user").first
+    user_bubble = page.locator(".bubble.user:not([data-partial])").first  # final, not a partial one
     user_bubble.wait_for(timeout=REPLY_TIMEOUT_MS)
     assert re.search(r"capital|france", user_bubble.inner_text(), re.IGNORECASE)
 
