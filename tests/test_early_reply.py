@@ -15,7 +15,7 @@ from voicebot.settings import SessionSettings
 from voicebot.tools.base import ToolContext
 from voicebot.tools.settings import ToolsSettings
 from voicebot.tools.timers import ManualClock, TimerBoard
-from voicebot.turn.engine import TurnContext
+from voicebot.turn.engine import TurnContext, Utterance
 from voicebot.turn.events import (
     EarlyReply,
     SegmentAudio,
@@ -45,13 +45,18 @@ async def until(condition: object, timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.01)
 
 
+async def speak_then_pause(utterance: Utterance, asr: FakeASR) -> None:
+    """A second of speech, then the pause that starts preparing the reply (its transcript taken)."""
+    utterance.feed(SPEECH)
+    utterance.expect_end()
+    await until(lambda: asr.calls == 1)
+
+
 async def test_a_reply_prepared_in_a_pause_is_held_then_let_out_at_once_when_the_end_is_decided() -> None:
     asr = FakeASR(text="What is the capital of France?")
     events: list[TurnEvent] = []
     utterance = engine(asr).listen([], events.append)
-    utterance.feed(SPEECH)
-    utterance.expect_end()
-    await until(lambda: asr.calls == 1)
+    await speak_then_pause(utterance, asr)
     await asyncio.sleep(0.2)  # the model and the first sentence's synthesis run meanwhile
     assert events == []  # nothing leaves before the end is decided
     utterance.feed(SILENCE)
@@ -76,9 +81,7 @@ async def test_speech_after_the_pause_drops_what_was_prepared() -> None:
     asr = FakeASR(text="What is the capital")
     events: list[TurnEvent] = []
     utterance = engine(asr).listen([], events.append)
-    utterance.feed(SPEECH)
-    utterance.expect_end()
-    await until(lambda: asr.calls == 1)
+    await speak_then_pause(utterance, asr)
     await asyncio.sleep(0.1)
     utterance.resume()  # "... of France?"
     asr.text = "What is the capital of France?"
@@ -103,9 +106,7 @@ async def test_no_tool_runs_before_the_end_is_decided() -> None:
     events: list[TurnEvent] = []
     context = TurnContext(tools=ToolContext(timers=board))
     utterance = engine(asr, box).listen([Message("user", "Hi.")], events.append, context)
-    utterance.feed(SPEECH)
-    utterance.expect_end()
-    await until(lambda: asr.calls == 1)
+    await speak_then_pause(utterance, asr)
     await asyncio.sleep(0.2)
     assert len(board) == 0 and events == []
     await utterance.respond(time.perf_counter())
@@ -123,9 +124,7 @@ async def test_a_barge_in_while_a_prepared_reply_plays_cancels_its_work() -> Non
     stages = Stages(asr=asr, llm=slow, tts=FakeTTS())  # type: ignore[arg-type]
     events: list[TurnEvent] = []
     utterance = PipelineEngine(stages, SessionSettings()).listen([], events.append)
-    utterance.feed(SPEECH)
-    utterance.expect_end()
-    await until(lambda: asr.calls == 1)
+    await speak_then_pause(utterance, asr)
     turn = asyncio.create_task(utterance.respond(time.perf_counter()))
     await until(lambda: any(isinstance(e, SegmentAudio) for e in events))
     turn.cancel()  # the user spoke over the reply

@@ -189,7 +189,7 @@ class PipelineUtterance:
         self._recognition.feed(pcm)
 
     async def aclose(self) -> None:
-        self.resume()
+        self._drop_early()
         await self._recognition.aclose()
 
     def expect_end(self) -> None:
@@ -200,12 +200,17 @@ class PipelineUtterance:
         self._early = (held, asyncio.create_task(reply, name="early-reply"))
 
     def resume(self) -> None:
+        if self._drop_early():
+            self._recognition.resume()
+
+    def _drop_early(self) -> bool:
+        """Cancel the reply being prepared, with its held events; whether there was one."""
         if self._early is None:
-            return
+            return False
         _, task = self._early
         self._early = None
-        task.cancel()  # its held events go with it
-        self._recognition.resume()
+        task.cancel()
+        return True
 
     async def respond(self, started: float) -> None:
         if self._early is None:
