@@ -46,8 +46,9 @@ class HandsFreeSettings(BaseModel):
     the browser's echo cancellation must not interrupt it)."""
     barge_in_confirm_ms: int = Field(256, ge=0, le=5000)
     """While the assistant speaks, the user's speech must last this long before it interrupts the
-    reply, so that a cough or a laugh does not cut it off. 192 ms is six 32 ms windows: with the
-    detector's own lag the reply stops within about 300 ms of the user starting to speak."""
+    reply, so that a cough or a laugh does not cut it off. 256 ms is eight 32 ms windows: with the
+    detector's own lag the reply stops about 300 ms after the user starts to speak (192 would be
+    sooner, but lets the reply's own echo through more often)."""
     early_reply_ms: int = Field(0, ge=0, le=10_000)
     """After this much silence inside an utterance the reply is prepared (final transcript, the
     model's first words, the first sentence's audio) while the rest of ``end_silence_ms`` runs out.
