@@ -82,3 +82,49 @@ def test_old_audio_is_forgotten() -> None:
         guard.add_microphone(mic[start : start + 1600])
     assert len(guard._mic.values) <= (1500 + 500) // 10 + 1
     assert len(guard._reference.values) <= (1500 + 500) // 10 + 1
+
+
+def syllable(seconds: float, seed: int, level: float = 0.2) -> np.ndarray:
+    """One short burst of speech-like noise (a Hann-shaped envelope)."""
+    noise = np.random.default_rng(seed).standard_normal(int(seconds * RATE))
+    return (noise * np.hanning(len(noise)) * level).astype(np.float32)
+
+
+@pytest.mark.parametrize("delay_ms", [40, 100, 250])
+def test_a_dry_room_is_explained_from_the_first_syllable(delay_ms: float) -> None:
+    # A reply that opens with a short syllable and a pause ("The | capital ..."), heard with no
+    # reverberation at all (a headset, a good echo canceller): the modelled reverberant tail of the
+    # first syllable must not pass for a weak echo path, which made the next syllable unexplained.
+    reply = np.concatenate([syllable(0.06, seed=3), zeros(0.09), babble(1.5, seed=4, level=0.2)])
+    guard = EchoGuard()
+    guard.add_microphone(zeros(1.0) + np.float32(0.002))  # a second of the room before the reply
+    guard.add_reference(to_pcm(reply))
+    echo = np.concatenate([zeros(delay_ms / 1000), 0.3 * reply])[: len(reply)]
+    noise = np.random.default_rng(5).standard_normal(len(reply)).astype(np.float32) * 0.002
+    fractions = np.array(judge(guard, echo + noise))
+    loud = np.zeros(len(fractions), dtype=bool)
+    loud[: len(echo) // 320] = loudness(echo) > 0.01  # where the detector would ask the guard
+    assert loud.sum() > 40
+    assert max(fractions[loud]) <= guard.residual, fractions[loud]
+
+
+def test_an_interrupted_replys_unplayed_audio_explains_nothing_later() -> None:
+    # The user speaks over the first reply, which stops at 0.6 s; the server had sent it a second
+    # ahead. The next reply starts 0.8 s after the user's last word. The unplayed rest of the first
+    # reply must not stay as a reference: at a long delay it lines up with the user's words and
+    # the echo path found there explains nothing of the next reply.
+    first, second, user = babble(1.6, seed=6, level=0.2), babble(1.5, seed=7, level=0.2), babble(2.0, seed=8)
+    guard = EchoGuard()
+    guard.add_reference(to_pcm(first), at_ms=0)
+    echo_of_first = 0.3 * first[: int(0.6 * RATE)]
+    heard = mix(echo_of_first, at(user, 0.5))
+    judge(guard, heard)
+    guard.stop_reference(at_ms=600)
+    judge(guard, zeros(0.8) + np.float32(0.002))
+    guard.add_reference(to_pcm(second))
+    echo_of_second = np.concatenate([zeros(0.1), 0.3 * second])[: len(second)]
+    fractions = np.array(judge(guard, echo_of_second + np.float32(0.002)))
+    loud = np.zeros(len(fractions), dtype=bool)
+    loud[: len(second) // 320] = loudness(echo_of_second) > 0.01
+    assert loud.sum() > 40
+    assert max(fractions[loud]) <= guard.residual, fractions[loud]

@@ -12,7 +12,8 @@ To judge the last ``window_ms`` (160 ms) it
 1. takes the room's steady noise out of the microphone envelope (a low percentile over 1.5 s);
 2. estimates the echo path over the last 1.5 s: the delay (0 to ``max_delay_ms``) at which the
    reply's envelope, smeared by a model of room reverberation, best correlates with the
-   microphone's, and the gain at that delay (the median per-10 ms ratio where the reply is loud);
+   microphone's, and the gain at that delay (the median per-10 ms ratio to the reply as played,
+   where it is loud);
 3. predicts the echo in the window (gain × delayed reply, with 1.4× headroom) and returns the share
    of the microphone's energy above that prediction: near 0 when the microphone hears only the
    reply, large when the user's voice adds energy the reply cannot explain.
@@ -105,6 +106,10 @@ class _Envelope:
             out[lo - start_hop : hi - start_hop] = self.values[lo - self.first_hop : hi - self.first_hop]
         return out
 
+    def silence_from(self, hop: int) -> None:
+        """Zero the values of hop ``hop`` on (what was placed there will not be played)."""
+        self.values[max(0, hop - self.first_hop) :] = 0.0
+
     def forget_before(self, hop: int) -> None:
         """Drop values of hops before ``hop``."""
         if hop > self.first_hop:
@@ -144,6 +149,14 @@ class EchoGuard:
         rms = _hop_rms(pcm_to_float(pcm), self._hop)
         self._reference.place(round(start_ms / HOP_MS), rms)
 
+    def stop_reference(self, at_ms: float | None = None) -> None:
+        """The reply stopped playing at microphone time ``at_ms`` (default: now): an interrupted
+        reply's audio that was sent ahead but never played is forgotten. Left in place it would be
+        a phantom reply at a long delay, where the user's own words (said over the reply just
+        before) correlate with it, and the echo path found there explains nothing of the next reply."""
+        stop_ms = self.mic_ms if at_ms is None else at_ms
+        self._reference.silence_from(round(stop_ms / HOP_MS))
+
     def add_microphone(self, samples: npt.NDArray[np.float32]) -> None:
         """Append microphone samples (float32 in [-1, 1] at this guard's sample rate)."""
         joined = np.concatenate([self._mic_rest, samples]) if len(self._mic_rest) else samples
@@ -170,8 +183,8 @@ class EchoGuard:
         # The room's steady noise is not the user speaking: take it out before explaining the rest.
         floor = float(np.percentile(mic, _NOISE_PERCENTILE))
         clean = np.sqrt(np.maximum(np.square(mic) - floor**2, 0.0))
-        references = self._delayed_references(end_hop, span)
-        path = self._echo_path(clean, references)
+        direct, references = self._delayed_references(end_hop, span)
+        path = self._echo_path(clean, references, direct)
         if path is None:
             return min(1.0, float(np.sum(np.square(clean[-self._window_hops :]))) / mic_energy)
         delay, gain = path
@@ -189,20 +202,33 @@ class EchoGuard:
                 self._known_gain = float(np.median(self._gains))
         return fraction
 
-    def _delayed_references(self, end_hop: int, span: int) -> npt.NDArray[np.float64]:
-        """The reverberant reply envelope over the ``span`` hops before ``end_hop``, delayed by 0 …
-        ``max_delay`` hops: row ``d`` is the reply as heard ``d`` hops late."""
+    def _delayed_references(self, end_hop: int, span: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """The reply envelope over the ``span`` hops before ``end_hop``, delayed by 0 … ``max_delay``
+        hops (row ``d`` is the reply as heard ``d`` hops late): as played (the direct sound) and
+        with the room's reverberation added."""
         total = span + self._max_delay_hops
-        envelope = _reverberant(self._reference.get(end_hop - total, total))
-        rows: npt.NDArray[np.float64] = np.lib.stride_tricks.sliding_window_view(envelope, span)[::-1]
-        return rows
+        direct = self._reference.get(end_hop - total, total)
+
+        def rows(envelope: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+            delayed: npt.NDArray[np.float64] = np.lib.stride_tricks.sliding_window_view(envelope, span)[::-1]
+            return delayed
+
+        return rows(direct), rows(_reverberant(direct))
 
     @staticmethod
-    def _echo_path(mic: npt.NDArray[np.float64], references: npt.NDArray[np.float64]) -> tuple[int, float] | None:
-        """The delay (a row of ``references``) whose envelope best follows the microphone's (Pearson
-        correlation), and the gain from reply to microphone at that delay (the median of the
-        per-hop ratio where the reply is loud, so that the user's voice in some hops does not
-        inflate it). ``None`` when no reply was playing."""
+    def _echo_path(
+        mic: npt.NDArray[np.float64], references: npt.NDArray[np.float64], direct: npt.NDArray[np.float64]
+    ) -> tuple[int, float] | None:
+        """The delay (a row of ``references``) whose reverberant envelope best follows the
+        microphone's (Pearson correlation), and the gain from reply to microphone at that delay.
+        ``None`` when no reply was playing.
+
+        The gain is the median of the per-hop ratio where the reply as played (``direct``, without
+        the modelled reverberation) is loud: the user's voice in some hops does not inflate it, and
+        a dry room (a headset, a good echo canceller) does not deflate it. Measured against the
+        reverberant envelope, the modelled tails that a dry room lacks would drag the median down,
+        worst at the start of a reply, where a short first syllable's tail is most of the reply so
+        far; the next syllable then seemed louder than any echo."""
         peaks = references.max(axis=1)
         playing = peaks >= _SILENT_REFERENCE
         if not playing.any():
@@ -214,9 +240,11 @@ class EchoGuard:
         delay = int(np.argmax(scores))
         if not playing[delay]:
             delay = int(np.argmax(playing))
-        reference = references[delay]
-        active = reference > _ACTIVE_SHARE * float(peaks[delay])
-        gain = float(np.percentile(mic[active] / reference[active], _GAIN_PERCENTILE))
+        played = direct[delay]
+        active = played > _ACTIVE_SHARE * float(played.max())
+        if not active.any():  # only the reverberant tail of the reply is in the span
+            played, active = references[delay], references[delay] > _ACTIVE_SHARE * float(peaks[delay])
+        gain = float(np.percentile(mic[active] / played[active], _GAIN_PERCENTILE))
         return delay, gain
 
     def is_echo(self, end_ms: float | None = None) -> bool:

@@ -44,18 +44,19 @@ class HandsFreeSettings(BaseModel):
     speaking_threshold: float = Field(0.7, gt=0, lt=1)
     """Start threshold while the assistant is speaking (raised: what is left of its own voice after
     the browser's echo cancellation must not interrupt it)."""
-    barge_in_confirm_ms: int = Field(256, ge=0, le=5000)
+    barge_in_confirm_ms: int = Field(192, ge=0, le=5000)
     """While the assistant speaks, the user's speech must last this long before it interrupts the
-    reply, so that a cough or a laugh does not cut it off. 256 ms is eight 32 ms windows: with the
-    detector's own lag the reply stops about 300 ms after the user starts to speak (192 would be
-    sooner, but lets the reply's own echo through more often)."""
-    early_reply_ms: int = Field(0, ge=0, le=10_000)
+    reply, so that a cough or a laugh does not cut it off. 192 ms is six 32 ms windows: with the
+    detector's own lag the reply stops well within 300 ms of the user starting to speak. Longer
+    is safer against echo the guard cannot explain (loud speakers, no echo cancellation), at the
+    cost of a slower stop."""
+    early_reply_ms: int = Field(200, ge=0, le=10_000)
     """After this much silence inside an utterance the reply is prepared (final transcript, the
     model's first words, the first sentence's audio) while the rest of ``end_silence_ms`` runs out.
     It is sent the moment the end is decided if the user stayed silent, and dropped if they went
-    on. 0 (the default for now) prepares nothing before the end; 200 cuts about 250 ms from the
-    answer, but a reply that starts that soon after the user's last words is harder for the echo
-    guard (see README); a value at or above ``end_silence_ms`` has no effect."""
+    on. 200 cuts about 250 ms from the answer at the cost of some work thrown away when the user
+    goes on after a pause; 0 prepares nothing before the end; a value at or above
+    ``end_silence_ms`` has no effect."""
     pre_roll_ms: int = Field(300, ge=0, le=2000)
     """Audio kept from before the detected start of speech and given to ASR with the utterance, so
     the first syllable, which the detector needs time to be sure of, is not cut."""

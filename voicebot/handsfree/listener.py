@@ -104,6 +104,11 @@ class HandsFreeListener:
         what is actually played, when it is played; the echo guard searches the remaining delay."""
         self.echo.add_reference(pcm, at_ms)
 
+    def stop_playing(self, at_ms: float | None = None) -> None:
+        """The reply was cut off at stream time ``at_ms`` (default: now); what was sent of it beyond
+        that will not be played, so it is no longer a reference for the echo guard."""
+        self.echo.stop_reference(at_ms)
+
     def reset(self) -> None:
         """Forget speech in progress (e.g. the user pressed the mic button instead). The model state
         and the recent audio stay: the stream goes on."""

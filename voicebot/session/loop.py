@@ -237,8 +237,9 @@ class VoiceSession:
         self._listener: HandsFreeListener | None = None
         self._pressed = False
         """A push-to-talk press in progress (in hands-free mode the button still works)."""
-        self._echo_reference: list[tuple[bytes, float]] = []
-        """Reply audio (16 kHz) and when the microphone will hear it, for the listener's echo guard."""
+        self._echo_reference: list[tuple[bytes | None, float]] = []
+        """Reply audio (16 kHz) and when the microphone will hear it, for the listener's echo guard,
+        in order; ``None`` instead of audio: the reply was cut off then (the page stops playing)."""
         self._mic_clock = MicrophoneClock()
         """When the microphone audio arrived: places the reply on the listener's timeline."""
         self.timers: TimerBoard | None = None
@@ -577,6 +578,9 @@ class VoiceSession:
             turn.task.cancel()
         if turn.playback is not None:
             turn.playback.stop()
+            if self._listener is not None:
+                stopped_at_ms = self._mic_clock.stream_ms(time.monotonic())
+                self._echo_reference.append((None, self._listener.now_ms if stopped_at_ms is None else stopped_at_ms))
         closing = asyncio.get_running_loop().create_task(turn.utterance.aclose())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
@@ -776,8 +780,14 @@ class VoiceSession:
         self._recorder.reply_audio(frame)
 
 
-def _listen(listener: HandsFreeListener, references: list[tuple[bytes, float]], pcm: bytes) -> list[ListenerEvent]:
-    """In a worker thread: give the listener the reply audio played since, then the microphone frame."""
+def _listen(
+    listener: HandsFreeListener, references: list[tuple[bytes | None, float]], pcm: bytes
+) -> list[ListenerEvent]:
+    """In a worker thread: give the listener the reply audio played (or cut off) since, then the
+    microphone frame."""
     for reference, at_ms in references:
-        listener.play(reference, at_ms)
+        if reference is None:
+            listener.stop_playing(at_ms)
+        else:
+            listener.play(reference, at_ms)
     return listener.feed(pcm)
