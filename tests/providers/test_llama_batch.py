@@ -1,0 +1,111 @@
+"""Batched generation on the embedded SmolLM2: several conversations on one llama.cpp context at
+once, each isolated from the others, each able to leave early, none waiting for another's whole
+reply; and a conversation too long for the context fails alone, with a clear error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from voicebot.providers.llama_batch import BatchedLlama, common_prefix
+from voicebot.providers.llama_cpp import resolve_model_path
+from voicebot.settings import EMBEDDED, LLMSettings
+
+pytestmark = pytest.mark.models
+
+SYSTEM = LLMSettings().system_prompt
+SEED = 1234
+
+
+def chat(question: str) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": question}]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[BatchedLlama]:
+    batched = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=2048, n_threads=2, parallel=3)
+    yield batched
+    batched.close()
+
+
+async def collect(engine: BatchedLlama, question: str, log: list[str], max_tokens: int = 48) -> str:
+    pieces = []
+    async for piece in engine.stream(chat(question), max_tokens, 0.2, SEED):
+        log.append(question)
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+def test_common_prefix() -> None:
+    assert common_prefix([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([7, 8], [7, 8]) == 2
+
+
+def test_the_same_conversation_gets_the_same_reply(engine: BatchedLlama) -> None:
+    first = engine.generate(chat("What is the capital of France?"), 32, 0.2, SEED)
+    engine.generate(chat("Name three colours."), 32, 0.2, SEED)  # another conversation in between
+    assert "Paris" in first
+    assert engine.generate(chat("What is the capital of France?"), 32, 0.2, SEED) == first
+
+
+async def test_conversations_generate_at_once_and_stay_apart(engine: BatchedLlama) -> None:
+    log: list[str] = []
+    questions = ["What is the capital of France?", "What is the tallest mountain in the world?", "Tell me a story."]
+    replies = await asyncio.gather(*(collect(engine, question, log) for question in questions))
+    assert "Paris" in replies[0] and "Everest" not in replies[0]
+    assert "Everest" in replies[1] and "Paris" not in replies[1]
+    assert replies[2]
+    # Interleaved, not one after the other: the story's first piece came before France's last.
+    assert log.index(questions[2]) < len(log) - 1 - log[::-1].index(questions[0])
+
+
+async def test_more_conversations_than_slots_wait_their_turn(engine: BatchedLlama) -> None:
+    log: list[str] = []
+    questions = [f"What is {n} plus {n}?" for n in range(1, 6)]  # five for three slots
+    replies = await asyncio.gather(*(collect(engine, question, log, 16) for question in questions))
+    assert all(replies)
+
+
+async def test_leaving_early_frees_the_slot_and_spares_the_others(engine: BatchedLlama) -> None:
+    async def leave_after_two() -> int:
+        count = 0
+        stream = engine.stream(chat("Tell me a long story about a dragon."), 96, 0.2, SEED)
+        async for _ in stream:
+            count += 1
+            if count == 2:
+                break
+        await stream.aclose()  # type: ignore[attr-defined]
+        return count
+
+    alone = engine.generate(chat("What is the tallest mountain in the world?"), 32, 0.2, SEED)
+    left = [asyncio.create_task(leave_after_two()) for _ in range(3)]  # every slot, then gone
+    assert await asyncio.gather(*left) == [2, 2, 2]
+    log: list[str] = []
+    after = await collect(engine, "What is the tallest mountain in the world?", log, 32)
+    assert after == alone  # a slot is free again, and nothing of the stories leaked into it
+
+
+async def test_a_conversation_too_long_for_the_context_fails_alone(engine: BatchedLlama) -> None:
+    long_question = "Please repeat: " + "a dragon sleeps under the old mountain. " * 300  # > 2048 tokens
+    with pytest.raises(ValueError, match="does not fit the context"):
+        await collect(engine, long_question, [])
+    log: list[str] = []
+    assert "Paris" in await collect(engine, "What is the capital of France?", log)
+
+
+async def test_when_the_context_fills_up_one_conversation_gives_way_and_the_rest_go_on() -> None:
+    small = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=256, n_threads=2, parallel=3)
+    try:
+        questions = ["Tell me a story about a dragon.", "Tell me a story about a cat.", "Tell me a story about a ship."]
+        outcomes = await asyncio.gather(*(collect(small, q, [], 120) for q in questions), return_exceptions=True)
+        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        assert 1 <= len(failed) < len(questions)  # three stories of ~170 tokens cannot share 256
+        assert all(isinstance(error, RuntimeError) and "context is full" in str(error) for error in failed)
+        assert all(isinstance(outcome, str) and outcome for outcome in outcomes if outcome not in failed)
+        assert "Paris" in await collect(small, "What is the capital of France?", [])  # and it still works
+    finally:
+        small.close()

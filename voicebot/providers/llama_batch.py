@@ -1,0 +1,362 @@
+"""Several conversations generating at once on one llama.cpp context (continuous batching).
+
+A llama.cpp context is not thread-safe, and one generation at a time made sessions queue: with four
+people talking, the last one waited for three whole replies before the model wrote its first word.
+Here one context holds up to ``parallel`` sequences (one KV cache, each sequence with its own id) and
+one scheduler thread owns it. Each step decodes a single batch: the next token of every sequence
+that is generating, plus prompt tokens of sequences that are starting (in chunks, so that a long
+prompt does not stall the others for long); then each sequence samples its next token from its own
+logits with its own seeded sampler. A new request joins at the next step instead of waiting for the
+others to finish, and for a model this small a batch of four tokens costs little more than one.
+
+Each slot keeps the tokens left in its cache after its request ends. A new request takes the free
+slot whose tokens share the longest prefix with its prompt (the system prompt, or the same
+conversation's earlier turns), and only the rest of the prompt is evaluated.
+
+Everything that touches llama.cpp (loading, decoding, sampling) runs on the scheduler thread: llama.cpp
+built with OpenMP starts a team of compute threads for every OS thread that calls it, and teams on
+different threads fight for the cores (see ``voicebot.threads.dedicated_thread``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import ctypes
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Prompt tokens evaluated per step while other sequences are generating: the others wait for the
+#: step, so a long prompt is split (about 30-60 ms of work here per chunk).
+_PREFILL_CHUNK_BUSY = 64
+#: ... and when nothing else is generating (the whole batch).
+_BATCH = 512
+#: Tokens llama.cpp computes at once (a batch is split into these). Its work buffers are sized for
+#: it: 512 would cost about 100 MiB (mostly logits for every token), 128 about a quarter.
+_UBATCH = 128
+
+_END = object()
+
+
+@dataclass
+class GenerationRequest:
+    """One reply to generate: the chat ``messages`` and how to sample."""
+
+    messages: list[dict[str, Any]]
+    max_tokens: int
+    temperature: float
+    seed: int
+    post: Callable[[object], None]
+    """Receives each text piece, then an exception or :data:`_END` (called on the scheduler thread)."""
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Slot:
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)
+    """Tokens in this sequence's KV cache, from position 0."""
+    request: GenerationRequest | None = None
+    pending: list[int] = field(default_factory=list)
+    """Prompt tokens not yet evaluated."""
+    next_token: int | None = None
+    """Sampled but not yet evaluated (fed in the next step)."""
+    generated: int = 0
+    sampler: Any = None
+    text: Any = None  # an incremental UTF-8 decoder: a token may end inside a character
+    logits_at: int | None = None
+    """Index in the current batch whose logits this slot samples from."""
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix of two token lists."""
+    count = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        count += 1
+    return count
+
+
+class BatchedLlama:
+    """One GGUF model and one context serving up to ``parallel`` generations at once."""
+
+    def __init__(self, model_path: Path, n_ctx: int, n_threads: int, parallel: int) -> None:
+        self._parallel = parallel
+        self._requests: queue.SimpleQueue[GenerationRequest | None] = queue.SimpleQueue()
+        self._closed = False
+        loaded: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._run, args=(model_path, n_ctx, n_threads, loaded), name="voicebot-llama", daemon=True
+        )
+        self._thread.start()
+        error = loaded.get()
+        if error is not None:
+            raise error
+
+    # -- the caller's side ------------------------------------------------------------------------
+
+    def submit(self, request: GenerationRequest) -> None:
+        """Queue a request; its pieces go to ``request.post`` from the scheduler thread."""
+        self._requests.put(request)
+
+    async def stream(
+        self, messages: list[dict[str, Any]], max_tokens: int, temperature: float, seed: int
+    ) -> AsyncIterator[str]:
+        """The reply's text pieces as they are sampled. Leaving early (a barge-in) ends the
+        generation at the next step and frees its slot."""
+        loop = asyncio.get_running_loop()
+        pieces: asyncio.Queue[object] = asyncio.Queue()
+
+        def post(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(pieces.put_nowait, item)
+            except RuntimeError:  # the loop closed (server shutting down): nobody is listening
+                request.stop.set()
+
+        request = GenerationRequest(messages, max_tokens, temperature, seed, post)
+        self.submit(request)
+        try:
+            while True:
+                item = await pieces.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield str(item)
+        finally:
+            request.stop.set()
+            self._requests.put(None)  # wake the scheduler if it sleeps
+
+    def generate(self, messages: list[dict[str, Any]], max_tokens: int, temperature: float, seed: int) -> str:
+        """The whole reply, blocking (for warming up and tests; not on the event loop)."""
+        done: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.submit(GenerationRequest(messages, max_tokens, temperature, seed, done.put))
+        text = []
+        while (item := done.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            text.append(str(item))
+        return "".join(text)
+
+    def close(self) -> None:
+        """Stop the scheduler (requests in flight end with what they have)."""
+        self._closed = True
+        self._requests.put(None)
+
+    # -- the scheduler thread ---------------------------------------------------------------------
+
+    def _run(
+        self, model_path: Path, n_ctx: int, n_threads: int, loaded: queue.SimpleQueue[BaseException | None]
+    ) -> None:
+        try:
+            self._load(model_path, n_ctx, n_threads)
+        except BaseException as exc:  # noqa: BLE001 - handed to the constructor
+            loaded.put(exc)
+            return
+        loaded.put(None)
+        slots = [_Slot(seq_id) for seq_id in range(self._parallel)]
+        while not self._closed:
+            self._admit(slots, wait=not any(slot.request for slot in slots))
+            if any(slot.request for slot in slots):
+                self._step(slots)
+
+    def _load(self, model_path: Path, n_ctx: int, n_threads: int) -> None:
+        import llama_cpp
+        from llama_cpp import _internals
+        from llama_cpp._logger import set_verbose
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        set_verbose(False)  # llama.cpp's own log: errors only
+        llama_cpp.llama_backend_init()
+        model_params = llama_cpp.llama_model_default_params()
+        self._model = _internals.LlamaModel(path_model=str(model_path), params=model_params, verbose=False)
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = n_ctx
+        params.n_batch, params.n_ubatch = _BATCH, _UBATCH
+        params.n_threads = params.n_threads_batch = n_threads
+        params.n_seq_max = self._parallel
+        params.kv_unified = True  # any sequence may use the whole context; short ones leave room
+        self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._batch = llama_cpp.llama_batch_init(_BATCH, 0, 1)
+        self._vocab = llama_cpp.llama_model_get_vocab(self._model.model)
+        self._llama_cpp: Any = llama_cpp
+        self._internals: Any = _internals
+        metadata = self._model.metadata()
+        template = metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ValueError(f"{model_path.name} has no chat template")
+        eos = self._model.token_eos()
+        bos = self._model.token_bos()
+        self._formatter: Any = Jinja2ChatFormatter(
+            template=template,
+            eos_token=self._model.token_get_text(eos) if eos != -1 else "",
+            bos_token=self._model.token_get_text(bos) if bos != -1 else "",
+            stop_token_ids=[eos],
+        )
+
+    def _prompt(self, messages: list[dict[str, Any]]) -> list[int]:
+        formatted = self._formatter(messages=messages)
+        tokens: list[int] = self._model.tokenize(
+            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
+        )
+        return tokens
+
+    def _admit(self, slots: list[_Slot], wait: bool) -> None:
+        """Take queued requests into free slots (sleeping until one comes when ``wait``)."""
+        while True:
+            free = [slot for slot in slots if slot.request is None]
+            if not free:
+                return
+            try:
+                request = self._requests.get(block=wait)
+            except queue.Empty:
+                return
+            wait = False
+            if request is None or request.stop.is_set():
+                continue  # a wake-up, or a request its consumer already left
+            try:
+                prompt = self._prompt(request.messages)
+                if len(prompt) >= self._ctx.n_ctx():
+                    raise ValueError(
+                        f"the conversation ({len(prompt)} tokens) does not fit the context ({self._ctx.n_ctx()})"
+                    )
+            except Exception as exc:  # noqa: BLE001 - handed to the consumer
+                request.post(exc)
+                continue
+            slot = max(free, key=lambda candidate: common_prefix(candidate.tokens, prompt))
+            self._start(slot, request, prompt, slots)
+
+    def _start(self, slot: _Slot, request: GenerationRequest, prompt: list[int], slots: list[_Slot]) -> None:
+        last = len(prompt) - 1  # the prompt's last token is always evaluated: it gives the logits
+        keep = min(common_prefix(slot.tokens, prompt), last)
+        # Another slot (even a busy one) may hold more of this prompt, e.g. the system prompt while
+        # this slot is empty: share its cache cells (a copy of ids, not of data, in a unified cache).
+        donor = max(slots, key=lambda other: common_prefix(other.tokens, prompt))
+        shared = min(common_prefix(donor.tokens, prompt), last)
+        if donor is not slot and shared > keep:
+            self._ctx.kv_cache_seq_rm(slot.seq_id, 0, -1)
+            self._ctx.kv_cache_seq_cp(donor.seq_id, slot.seq_id, 0, shared)
+            keep = shared
+        else:
+            self._ctx.kv_cache_seq_rm(slot.seq_id, keep, -1)
+        slot.tokens = prompt[:keep]
+        slot.pending = prompt[keep:]
+        slot.request = request
+        slot.next_token = None
+        slot.generated = 0
+        slot.text = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        slot.sampler = self._sampler(request)
+
+    def _sampler(self, request: GenerationRequest) -> Any:
+        """The same chain as llama-cpp-python's chat completion, seeded per request: a conversation
+        gets the same reply whatever else is generating."""
+        sampler = self._internals.LlamaSampler()
+        if request.temperature <= 0:
+            sampler.add_greedy()
+            return sampler
+        sampler.add_top_k(40)
+        sampler.add_top_p(0.95, 1)
+        sampler.add_min_p(0.05, 1)
+        sampler.add_temp(request.temperature)
+        sampler.add_dist(request.seed)
+        return sampler
+
+    def _finish(self, slot: _Slot, outcome: object = _END) -> None:
+        request, slot.request = slot.request, None
+        slot.pending, slot.next_token, slot.sampler = [], None, None
+        if request is not None:
+            request.post(outcome)
+
+    def _step(self, slots: list[_Slot]) -> None:
+        for slot in slots:
+            if slot.request is not None and slot.request.stop.is_set():
+                self._finish(slot)
+        active = [slot for slot in slots if slot.request is not None]
+        if not active:
+            return
+        # What each slot feeds this step: its sampled token, or the next chunk of its prompt.
+        feeds: dict[int, list[int]] = {}
+        for slot in active:
+            if slot.next_token is not None:
+                feeds[slot.seq_id] = [slot.next_token]
+        budget = _PREFILL_CHUNK_BUSY if feeds else _BATCH
+        for slot in active:
+            if slot.next_token is None and slot.pending and budget > 0:
+                feeds[slot.seq_id] = slot.pending[:budget]
+                budget -= len(feeds[slot.seq_id])
+        batch = self._batch
+        batch.n_tokens = 0
+        for slot in active:
+            tokens = feeds.get(slot.seq_id, [])
+            gives_logits = slot.next_token is not None or (bool(tokens) and len(tokens) == len(slot.pending))
+            slot.logits_at = None
+            for offset, token in enumerate(tokens):
+                i = batch.n_tokens
+                batch.token[i] = token
+                batch.pos[i] = len(slot.tokens) + offset
+                batch.n_seq_id[i] = 1
+                batch.seq_id[i][0] = slot.seq_id
+                batch.logits[i] = gives_logits and offset == len(tokens) - 1
+                batch.n_tokens += 1
+            if tokens and gives_logits:
+                slot.logits_at = batch.n_tokens - 1
+        if not self._decode(slots, active):
+            return  # nothing of this step was kept; the others try again next step
+        for slot in active:
+            tokens = feeds.get(slot.seq_id, [])
+            slot.tokens.extend(tokens)
+            if slot.next_token is not None:
+                slot.next_token = None
+            else:
+                slot.pending = slot.pending[len(tokens) :]
+            if slot.logits_at is not None:
+                self._sample(slot)
+
+    def _decode(self, slots: list[_Slot], active: list[_Slot]) -> bool:
+        """Decode the batch; when the context is full, forget idle slots' caches and try again, then
+        give up the longest conversation (its consumer gets the error)."""
+        code = self._llama_cpp.llama_decode(self._ctx.ctx, self._batch)
+        if code == 1:
+            for slot in slots:
+                if slot.request is None and slot.tokens:
+                    self._ctx.kv_cache_seq_rm(slot.seq_id, 0, -1)
+                    slot.tokens = []
+            code = self._llama_cpp.llama_decode(self._ctx.ctx, self._batch)
+        if code == 0:
+            return True
+        for slot in active:  # whatever the failed step wrote is not part of any sequence
+            self._ctx.kv_cache_seq_rm(slot.seq_id, len(slot.tokens), -1)
+        longest = max(active, key=lambda slot: len(slot.tokens) + len(slot.pending))
+        self._ctx.kv_cache_seq_rm(longest.seq_id, 0, -1)
+        longest.tokens = []
+        self._finish(longest, RuntimeError(f"llama.cpp could not decode (code {code}): the context is full"))
+        return False
+
+    def _piece(self, token: int) -> bytes:
+        buffer = ctypes.create_string_buffer(64)
+        length = self._llama_cpp.llama_token_to_piece(self._vocab, token, buffer, len(buffer), 0, False)
+        return buffer.raw[: max(0, length)]
+
+    def _sample(self, slot: _Slot) -> None:
+        request = slot.request
+        assert request is not None and slot.logits_at is not None
+        token = int(slot.sampler.sample(self._ctx, slot.logits_at))
+        if self._llama_cpp.llama_vocab_is_eog(self._vocab, token):
+            self._finish(slot)
+            return
+        piece = slot.text.decode(self._piece(token))
+        if piece:
+            request.post(piece)
+        slot.generated += 1
+        if slot.generated >= request.max_tokens:
+            tail = slot.text.decode(b"", final=True)
+            if tail:
+                request.post(tail)
+            self._finish(slot)
+            return
+        slot.next_token = token
