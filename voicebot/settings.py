@@ -65,6 +65,11 @@ class SessionSettings(_Section):
     """The first spoken segment of a reply ends after this many words at the latest (at a word that
     is not "the", "of", "and"…), so speech starts while the model is still writing its first sentence.
     0 waits for the first sentence or clause."""
+    early_reply_ms: int = Field(200, ge=0, le=10_000)
+    """Push-to-talk: once the user has spoken and then been silent this long with the button still
+    held, the reply is prepared (transcript, the model's first words, the first sentence's audio)
+    and sent the moment the button is released; speaking again drops it unheard. People let go a few
+    hundred ms after their last word, so the answer starts sooner. 0 waits for the release."""
     audio_frame_ms: int = Field(100, ge=10, le=1000)
     """Length of each binary audio frame of the reply sent to the page."""
     audio_lead_ms: int = Field(1000, ge=0, le=60_000)

@@ -27,6 +27,7 @@ from voicebot import audio
 from voicebot.handsfree.clock import MicrophoneClock
 from voicebot.handsfree.endpointing import BargeIn, SpeechEnded, SpeechStarted
 from voicebot.handsfree.listener import HandsFreeListener, ListenerEvent, SpeechAudio, SpeechPaused, SpeechResumed
+from voicebot.handsfree.pauses import PauseDetector
 from voicebot.handsfree.vad import shared_model
 from voicebot.logs import SessionLog, redact_text
 from voicebot.providers.base import Message
@@ -184,6 +185,8 @@ class _Turn:
     reply: str = ""
     playback: Playback | None = None
     timings: TurnTimings = field(default_factory=TurnTimings)
+    pauses: PauseDetector | None = None
+    """Pauses while the button is held (push-to-talk with ``session.early_reply_ms``)."""
 
     def at_ms(self) -> float | None:
         return None if self.released_at is None else (time.perf_counter() - self.released_at) * 1000
@@ -413,6 +416,20 @@ class VoiceSession:
         self._take_audio(turn, pcm, frame.at)
         if turn.pcm_bytes >= self._max_utterance_bytes:
             self._stop_listening(reason="too_long")
+        elif self._listener is None and self._settings.session.early_reply_ms:
+            await self._held_pauses(turn, pcm)
+
+    async def _held_pauses(self, turn: _Turn, pcm: bytes) -> None:
+        """Push-to-talk: after a pause with the button still held, the reply is prepared (and sent
+        at release); speech after it drops what was prepared (see ``voicebot.handsfree.pauses``)."""
+        if turn.pauses is None:
+            model = await run_blocking(shared_model)  # loaded once per process, off the loop
+            turn.pauses = PauseDetector(self._settings.session.early_reply_ms, self._settings.hands_free, model)
+        pauses = turn.pauses
+        events = await run_blocking(lambda: pauses.feed(pcm))
+        if self._current is turn and self.state is State.LISTENING:
+            for event in events:
+                self._voice_paused(event)
 
     def _take_audio(self, turn: _Turn, pcm: bytes, at: float) -> None:
         turn.utterance.feed(pcm)
