@@ -8,9 +8,11 @@ sessions may synthesise at the same time.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 from voicebot.errors import ProviderUnavailable, Stage
 from voicebot.providers.base import ProviderSpec
@@ -36,18 +38,33 @@ def resolve_voice(voice: str) -> tuple[Path, Path]:
     return model, config
 
 
+def _load_voice(model: Path, config: Path) -> Any:
+    """The voice, with its ONNX session set up for a shared server: no memory arena (each
+    sentence has its own length, and the arena kept the largest of every size: about 200 MiB after
+    a few replies) and no spinning threads (they took cores from the model and the other sessions)."""
+    import onnxruntime
+    from piper import PiperVoice
+    from piper.config import PiperConfig
+
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    return PiperVoice(config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))), session=session)
+
+
 class PiperTTS:
     """Synthesises text with a Piper voice loaded once per process."""
 
     name = "piper"
 
     def __init__(self, settings: PiperSettings) -> None:
-        from piper import PiperVoice, SynthesisConfig
+        from piper import SynthesisConfig
 
         model, config = resolve_voice(settings.voice)
         self.model = model.stem + (" (embedded)" if settings.voice == EMBEDDED else "")
         try:
-            self._voice = PiperVoice.load(model, config_path=config)
+            self._voice = _load_voice(model, config)
         except Exception as exc:
             raise ProviderUnavailable(f"tts.piper.voice: cannot load {model}: {exc}") from exc
         self._config = SynthesisConfig(length_scale=settings.length_scale)

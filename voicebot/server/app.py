@@ -19,6 +19,7 @@ from voicebot.providers.checked import checked
 from voicebot.providers.health import HealthMonitor
 from voicebot.providers.registry import load_stages
 from voicebot.server import security
+from voicebot.server.memory import limit_malloc_arenas
 from voicebot.server.metrics import CONTENT_TYPE, Metrics
 from voicebot.session.limits import TRY_AGAIN_LATER, Close
 from voicebot.session.loop import VoiceSession
@@ -67,6 +68,7 @@ def runtime_of(app: Quart) -> Runtime:
 
 def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
     """Build the application. Without ``stages``, the providers in ``settings`` load at start-up."""
+    limit_malloc_arenas()  # before the model threads allocate: see voicebot.server.memory
     app = Quart(
         __name__,
         static_folder=str(WEB_ROOT / "static"),
