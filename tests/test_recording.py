@@ -63,7 +63,8 @@ def test_a_session_is_recorded_as_events_and_per_turn_audio(
         if line["kind"] == "log":
             assert {"turn", "state", "event", "level"} <= line.keys(), line
     turn_events = [(line["turn"], line["event"]["type"]) for line in lines if line["kind"] == "turn"]
-    assert turn_events[:3] == [(1, "stage_started"), (1, "stage_ended"), (1, "transcript")]
+    # Turn 1 was prepared in the silence after the question, the button still held (early reply).
+    assert turn_events[:4] == [(1, "early_reply"), (1, "stage_started"), (1, "stage_ended"), (1, "transcript")]
     assert (1, "barge_in") in turn_events and turn_events[-1] == (2, "turn_finished")
     for kind in ("transcript", "stage_started", "stage_ended", "reply", "segment_audio", "audio_started"):
         assert (2, kind) in turn_events, kind
