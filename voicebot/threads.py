@@ -13,14 +13,15 @@ import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 
 #: Worker threads for inference. A few more than cores: most of a model call releases the GIL, and
 #: a session waiting on a lock (llama.cpp) must not hold up another session's Whisper or Piper call.
 _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voicebot-model")
-_DONE = object()
+END = object()
+"""Posted to a :class:`LoopInbox` after the last item."""
 
 
 def dedicated_thread(name: str) -> ThreadPoolExecutor:
@@ -41,6 +42,34 @@ async def run_blocking(func: Callable[[], T], executor: ThreadPoolExecutor | Non
     return await asyncio.get_running_loop().run_in_executor(executor or _EXECUTOR, context.run, func)
 
 
+class LoopInbox(Generic[T]):
+    """Items posted from any thread, read on the event loop that created the inbox: the bridge
+    from a model's thread to a session's task. Post items, then an exception or :data:`END`."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._stop = stop
+
+    def post(self, item: object) -> None:
+        """From any thread. If the loop has closed (server shutting down) nobody is listening:
+        ``stop`` is set so that the producer gives up."""
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+        except RuntimeError:
+            self._stop.set()
+
+    async def items(self) -> AsyncIterator[T]:
+        """The items until :data:`END`; a posted exception is raised here."""
+        while True:
+            item = await self._queue.get()
+            if item is END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(T, item)
+
+
 async def iterate_in_thread(
     make_iterator: Callable[[threading.Event], Iterator[T]], executor: ThreadPoolExecutor | None = None
 ) -> AsyncIterator[T]:
@@ -51,36 +80,25 @@ async def iterate_in_thread(
     Exceptions raised in the thread are re-raised here. ``executor``: where to run it (default: the
     shared model workers).
     """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[object] = asyncio.Queue()
     stop = threading.Event()
-
-    def post(item: object) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop closed (server shutting down): nobody is listening
-            stop.set()
+    inbox: LoopInbox[T] = LoopInbox(stop)
 
     def produce() -> None:
         try:
             for item in make_iterator(stop):
                 if stop.is_set():
                     break
-                post(item)
+                inbox.post(item)
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            post(exc)
+            inbox.post(exc)
         finally:
-            post(_DONE)
+            inbox.post(END)
 
+    loop = asyncio.get_running_loop()
     worker = loop.run_in_executor(executor or _EXECUTOR, contextvars.copy_context().run, produce)
     try:
-        while True:
-            item = await queue.get()
-            if item is _DONE:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield cast(T, item)
+        async for item in inbox.items():
+            yield item
     finally:
         stop.set()
         # The worker sees ``stop`` at its next item; we do not wait for it (a cancelled turn must

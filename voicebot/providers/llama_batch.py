@@ -20,7 +20,6 @@ different threads fight for the cores (see ``voicebot.threads.dedicated_thread``
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import ctypes
 import queue
@@ -30,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from voicebot.threads import END, LoopInbox
+
 #: Prompt tokens evaluated per step while other sequences are generating: the others wait for the
 #: step, so a long prompt is split (about 30-60 ms of work here per chunk).
 _PREFILL_CHUNK_BUSY = 64
@@ -38,8 +39,6 @@ _BATCH = 512
 #: Tokens llama.cpp computes at once (a batch is split into these). Its work buffers are sized for
 #: it: 512 would cost about 100 MiB (mostly logits for every token), 128 about a quarter.
 _UBATCH = 128
-
-_END = object()
 
 
 @dataclass
@@ -51,7 +50,8 @@ class GenerationRequest:
     temperature: float
     seed: int
     post: Callable[[object], None]
-    """Receives each text piece, then an exception or :data:`_END` (called on the scheduler thread)."""
+    """Receives each text piece, then an exception or :data:`voicebot.threads.END` (called on the
+    scheduler thread)."""
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -109,27 +109,14 @@ class BatchedLlama:
     ) -> AsyncIterator[str]:
         """The reply's text pieces as they are sampled. Leaving early (a barge-in) ends the
         generation at the next step and frees its slot."""
-        loop = asyncio.get_running_loop()
-        pieces: asyncio.Queue[object] = asyncio.Queue()
-
-        def post(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(pieces.put_nowait, item)
-            except RuntimeError:  # the loop closed (server shutting down): nobody is listening
-                request.stop.set()
-
-        request = GenerationRequest(messages, max_tokens, temperature, seed, post)
-        self.submit(request)
+        stop = threading.Event()
+        inbox: LoopInbox[str] = LoopInbox(stop)
+        self.submit(GenerationRequest(messages, max_tokens, temperature, seed, inbox.post, stop))
         try:
-            while True:
-                item = await pieces.get()
-                if item is _END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield str(item)
+            async for piece in inbox.items():
+                yield piece
         finally:
-            request.stop.set()
+            stop.set()
             self._requests.put(None)  # wake the scheduler if it sleeps
 
     def generate(self, messages: list[dict[str, Any]], max_tokens: int, temperature: float, seed: int) -> str:
@@ -137,7 +124,7 @@ class BatchedLlama:
         done: queue.SimpleQueue[object] = queue.SimpleQueue()
         self.submit(GenerationRequest(messages, max_tokens, temperature, seed, done.put))
         text = []
-        while (item := done.get()) is not _END:
+        while (item := done.get()) is not END:
             if isinstance(item, BaseException):
                 raise item
             text.append(str(item))
@@ -266,7 +253,7 @@ class BatchedLlama:
         sampler.add_dist(request.seed)
         return sampler
 
-    def _finish(self, slot: _Slot, outcome: object = _END) -> None:
+    def _finish(self, slot: _Slot, outcome: object = END) -> None:
         request, slot.request = slot.request, None
         slot.pending, slot.next_token, slot.sampler = [], None, None
         if request is not None:

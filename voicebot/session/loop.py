@@ -544,6 +544,12 @@ class VoiceSession:
         if self.state is State.LISTENING and turn is not None:
             self._take_audio(turn, pcm, time.monotonic())
 
+    def _heard_at_ms(self, listener: HandsFreeListener, at: float) -> float:
+        """The listener's stream time at server time ``at`` (``time.monotonic()``): from the
+        microphone frames' arrival, or, before any frame, from what the listener has judged."""
+        stream_ms = self._mic_clock.stream_ms(at)
+        return listener.now_ms + (at - time.monotonic()) * 1000 if stream_ms is None else stream_ms
+
     def _voice_paused(self, event: SpeechPaused | SpeechResumed) -> None:
         """The user fell silent (the reply may be prepared while the end is not yet decided), or
         spoke again (what was prepared is dropped)."""
@@ -596,8 +602,7 @@ class VoiceSession:
         if turn.playback is not None:
             turn.playback.stop()
             if self._listener is not None:
-                stopped_at_ms = self._mic_clock.stream_ms(time.monotonic())
-                self._echo_reference.append((None, self._listener.now_ms if stopped_at_ms is None else stopped_at_ms))
+                self._echo_reference.append((None, self._heard_at_ms(self._listener, time.monotonic())))
         closing = asyncio.get_running_loop().create_task(turn.utterance.aclose())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
@@ -782,10 +787,7 @@ class VoiceSession:
         turn = self._current
         if self._listener is not None and turn is not None and turn.playback is not None:
             playback = turn.playback
-            plays_at = playback.plays_at(offset_ms) or time.monotonic()
-            heard_at_ms = self._mic_clock.stream_ms(plays_at)
-            if heard_at_ms is None:
-                heard_at_ms = self._listener.now_ms + (plays_at - time.monotonic()) * 1000
+            heard_at_ms = self._heard_at_ms(self._listener, playback.plays_at(offset_ms) or time.monotonic())
             self._echo_reference.append((audio.resample(frame, playback.sample_rate, INPUT_SAMPLE_RATE), heard_at_ms))
         try:
             self._outbox.put(frame)
