@@ -70,6 +70,11 @@ class SessionSettings(_Section):
     held, the reply is prepared (transcript, the model's first words, the first sentence's audio)
     and sent the moment the button is released; speaking again drops it unheard. People let go a few
     hundred ms after their last word, so the answer starts sooner. 0 waits for the release."""
+    wait_ahead_ms: int = Field(1500, ge=0, le=60_000)
+    """While a turn of another session is on its way to its first audio, a reply with more than this
+    much audio ready ahead of its listener pauses its model and speech synthesis, and partial
+    transcripts wait: the cores go to the turn somebody is waiting for. The paused reply goes on as
+    soon as that turn speaks, or when its lead falls to this. 0: never pause."""
     audio_frame_ms: int = Field(100, ge=10, le=1000)
     """Length of each binary audio frame of the reply sent to the page."""
     audio_lead_ms: int = Field(1000, ge=0, le=60_000)

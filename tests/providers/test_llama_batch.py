@@ -109,3 +109,36 @@ async def test_when_the_context_fills_up_one_conversation_gives_way_and_the_rest
         assert "Paris" in await collect(small, "What is the capital of France?", [])  # and it still works
     finally:
         small.close()
+
+
+async def test_a_paused_reply_sits_out_while_another_generates_then_ends_the_same() -> None:
+    """``may_pause`` (a reply far ahead of its listener while another turn waits for its first
+    audio): the paused reply writes nothing meanwhile, the other one runs alone, and once unpaused
+    the paused reply carries on to the very words it would have written anyway."""
+    story, question = "Tell me a story about a dragon.", "What is the capital of France?"
+    engine = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=2048, n_threads=2, parallel=2)
+    try:
+        alone = engine.generate(chat(story), 40, 0.2, SEED)
+        pause = False
+        pieces: list[str] = []
+        four_pieces = asyncio.Event()
+
+        async def paused_story() -> str:
+            async for piece in engine.stream(chat(story), 40, 0.2, SEED, may_pause=lambda: pause):
+                pieces.append(piece)
+                if len(pieces) == 4:
+                    four_pieces.set()
+            return "".join(pieces)
+
+        telling = asyncio.create_task(paused_story())
+        await four_pieces.wait()
+        pause = True
+        await asyncio.sleep(0.1)  # a token already sampled may still arrive
+        before = len(pieces)
+        answer = await collect(engine, question, [])
+        assert "Paris" in answer
+        assert len(pieces) == before  # nothing while the other reply generated
+        pause = False
+        assert await telling == alone
+    finally:
+        engine.close()

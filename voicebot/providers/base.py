@@ -68,6 +68,10 @@ class ReplyOptions:
     """Appended to the system prompt (the current date and time)."""
     tools: ToolRunner | None = None
     """Tools a model that calls tools natively may use (others ignore them)."""
+    may_pause: Callable[[], bool] | None = None
+    """Asked between tokens by a provider that serves several replies at once (the embedded model):
+    while it says yes, this reply's generation may pause so that another turn's goes faster (see
+    ``voicebot.turn.urgency``). Others ignore it."""
 
 
 NO_OPTIONS = ReplyOptions()

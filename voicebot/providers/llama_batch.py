@@ -24,6 +24,7 @@ import codecs
 import ctypes
 import queue
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from voicebot.threads import END, LoopInbox
 _PREFILL_CHUNK_BUSY = 64
 #: ... and when nothing else is generating (the whole batch).
 _BATCH = 512
+#: When every sequence is paused, the scheduler looks again this often (seconds).
+_PAUSED_POLL_S = 0.02
 #: Tokens llama.cpp computes at once (a batch is split into these). Its work buffers are sized for
 #: it: 512 would cost about 100 MiB (mostly logits for every token), 128 about a quarter.
 _UBATCH = 128
@@ -53,6 +56,9 @@ class GenerationRequest:
     """Receives each text piece, then an exception or :data:`voicebot.threads.END` (called on the
     scheduler thread)."""
     stop: threading.Event = field(default_factory=threading.Event)
+    may_pause: Callable[[], bool] | None = None
+    """Asked before each step once the reply has begun: while true, this sequence sits the step out
+    (another conversation needs the cores more; see ``voicebot.turn.urgency``)."""
 
 
 @dataclass
@@ -70,6 +76,13 @@ class _Slot:
     text: Any = None  # an incremental UTF-8 decoder: a token may end inside a character
     logits_at: int | None = None
     """Index in the current batch whose logits this slot samples from."""
+
+
+def _paused(slot: _Slot) -> bool:
+    """Whether a generating sequence sits this step out: only between tokens of its reply (a prompt
+    being read is always somebody's first words)."""
+    request = slot.request
+    return request is not None and request.may_pause is not None and slot.next_token is not None and request.may_pause()
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -105,13 +118,18 @@ class BatchedLlama:
         self._requests.put(request)
 
     async def stream(
-        self, messages: list[dict[str, Any]], max_tokens: int, temperature: float, seed: int
+        self,
+        messages: list[dict[str, Any]],
+        max_tokens: int,
+        temperature: float,
+        seed: int,
+        may_pause: Callable[[], bool] | None = None,
     ) -> AsyncIterator[str]:
         """The reply's text pieces as they are sampled. Leaving early (a barge-in) ends the
-        generation at the next step and frees its slot."""
+        generation at the next step and frees its slot. ``may_pause``: see ``GenerationRequest``."""
         stop = threading.Event()
         inbox: LoopInbox[str] = LoopInbox(stop)
-        self.submit(GenerationRequest(messages, max_tokens, temperature, seed, inbox.post, stop))
+        self.submit(GenerationRequest(messages, max_tokens, temperature, seed, inbox.post, stop, may_pause))
         try:
             async for piece in inbox.items():
                 yield piece
@@ -148,9 +166,10 @@ class BatchedLlama:
         loaded.put(None)
         slots = [_Slot(seq_id) for seq_id in range(self._parallel)]
         while not self._closed:
-            self._admit(slots, wait=not any(slot.request for slot in slots))
-            if any(slot.request for slot in slots):
-                self._step(slots)
+            busy = any(slot.request for slot in slots)
+            self._admit(slots, wait=not busy)
+            if any(slot.request for slot in slots) and not self._step(slots):
+                self._admit(slots, wait=True, timeout=_PAUSED_POLL_S)  # all paused: look again soon
 
     def _load(self, model_path: Path, n_ctx: int, n_threads: int) -> None:
         import llama_cpp
@@ -193,14 +212,17 @@ class BatchedLlama:
         )
         return tokens
 
-    def _admit(self, slots: list[_Slot], wait: bool) -> None:
-        """Take queued requests into free slots (sleeping until one comes when ``wait``)."""
+    def _admit(self, slots: list[_Slot], wait: bool, timeout: float | None = None) -> None:
+        """Take queued requests into free slots (sleeping until one comes, or ``timeout`` passes,
+        when ``wait``)."""
         while True:
             free = [slot for slot in slots if slot.request is None]
             if not free:
+                if timeout is not None:
+                    time.sleep(timeout)  # every slot is busy, and paused
                 return
             try:
-                request = self._requests.get(block=wait)
+                request = self._requests.get(block=wait, timeout=timeout)
             except queue.Empty:
                 return
             wait = False
@@ -259,13 +281,14 @@ class BatchedLlama:
         if request is not None:
             request.post(outcome)
 
-    def _step(self, slots: list[_Slot]) -> None:
+    def _step(self, slots: list[_Slot]) -> bool:
+        """One decoding step of every sequence that is not paused; whether there was one."""
         for slot in slots:
             if slot.request is not None and slot.request.stop.is_set():
                 self._finish(slot)
-        active = [slot for slot in slots if slot.request is not None]
+        active = [slot for slot in slots if slot.request is not None and not _paused(slot)]
         if not active:
-            return
+            return not any(slot.request for slot in slots)
         # What each slot feeds this step: its sampled token, or the next chunk of its prompt.
         feeds: dict[int, list[int]] = {}
         for slot in active:
@@ -293,7 +316,7 @@ class BatchedLlama:
             if tokens and gives_logits:
                 slot.logits_at = batch.n_tokens - 1
         if not self._decode(slots, active):
-            return  # nothing of this step was kept; the others try again next step
+            return True  # nothing of this step was kept; the others try again next step
         for slot in active:
             tokens = feeds.get(slot.seq_id, [])
             slot.tokens.extend(tokens)
@@ -303,6 +326,7 @@ class BatchedLlama:
                 slot.pending = slot.pending[len(tokens) :]
             if slot.logits_at is not None:
                 self._sample(slot)
+        return True
 
     def _decode(self, slots: list[_Slot], active: list[_Slot]) -> bool:
         """Decode the batch; when the context is full, forget idle slots' caches and try again, then

@@ -63,7 +63,11 @@ class LlamaCppLLM:
         same reply (replay depends on it)."""
         settings = self._settings
         return self._engine.stream(
-            self._messages(history, options), settings.max_tokens, settings.temperature, settings.llama_cpp.seed
+            self._messages(history, options),
+            settings.max_tokens,
+            settings.temperature,
+            settings.llama_cpp.seed,
+            may_pause=options.may_pause,
         )
 
     def warm(self) -> None:

@@ -45,6 +45,7 @@ from voicebot.turn.recognition import Recognition, is_empty_transcript, start_re
 from voicebot.turn.text import SentenceSplitter, clean_for_speech, split_sentences
 from voicebot.turn.timing import Emit, StageClock
 from voicebot.turn.tools import Toolbox, TurnTools
+from voicebot.turn.urgency import ReplyLead, Urgency
 
 S = TypeVar("S")
 
@@ -71,21 +72,38 @@ class PipelineEngine:
         self.settings = settings
         self.toolbox = toolbox
         self.partial_interval_ms = partial_interval_ms
+        self.urgency = Urgency()
+        """Which of this engine's turns are waiting for their first audio (see :mod:`~voicebot.turn.urgency`)."""
 
     def listen(self, history: Sequence[Message], emit: Emit, context: TurnContext = NO_CONTEXT) -> PipelineUtterance:
         return PipelineUtterance(self, history, emit, context)
 
     def announce(self, text: str, emit: Emit) -> Announcement:
-        return Announcement(_notifying(self.stages.tts, emit), text, emit)
+        return Announcement(_notifying(self.stages.tts, emit), text, emit, self.lead())
+
+    def lead(self) -> ReplyLead:
+        """A new reply's lead over its listener, which decides when its work may wait."""
+        return ReplyLead(self.urgency, self.settings.wait_ahead_ms)
 
 
 class _Speaker:
-    """Synthesises segments in order as they are said, each one whole, in its own task."""
+    """Synthesises segments in order as they are said, each one whole, in its own task. A segment
+    whose audio is not needed yet waits while another turn presses (see ``urgency``);
+    ``on_first_audio`` is called when the first segment is handed over."""
 
-    def __init__(self, tts: TTS, emit: Emit, clock: StageClock) -> None:
+    def __init__(
+        self,
+        tts: TTS,
+        emit: Emit,
+        clock: StageClock,
+        lead: ReplyLead,
+        on_first_audio: Callable[[], None] = lambda: None,
+    ) -> None:
         self._tts = tts
         self._emit = emit
         self._clock = clock
+        self.lead = lead
+        self._on_first_audio = on_first_audio
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
         self._index = 0
         self._task = asyncio.create_task(self._run())
@@ -116,11 +134,16 @@ class _Speaker:
             speakable = clean_for_speech(segment)
             if not speakable:
                 continue
+            await self.lead.until_needed()
             try:
                 chunks = [chunk async for chunk in self._clock.stream(Stage.TTS, self._tts.synthesize(speakable))]
             except Exception as exc:
                 raise StageError(Stage.TTS, f"Speech synthesis failed: {exc}") from exc
-            self._emit(SegmentAudio(self._index, segment, b"".join(chunks), self._tts.sample_rate))
+            pcm = b"".join(chunks)
+            self._emit(SegmentAudio(self._index, segment, pcm, self._tts.sample_rate))
+            self.lead.add(audio.duration_ms(len(pcm), self._tts.sample_rate))
+            if self._index == 0:
+                self._on_first_audio()
             self._index += 1
 
 
@@ -164,6 +187,7 @@ class PipelineUtterance:
     """
 
     def __init__(self, engine: PipelineEngine, history: Sequence[Message], emit: Emit, context: TurnContext) -> None:
+        self._engine = engine
         self._settings = engine.settings
         self._toolbox = engine.toolbox
         self._context = context
@@ -182,7 +206,7 @@ class PipelineUtterance:
         self._llm = _notifying(stages.llm, notify)
         self._tts = _notifying(stages.tts, notify)
         self._pcm = bytearray()
-        self._recognition: Recognition = start_recognition(self._asr, emit, engine.partial_interval_ms)
+        self._recognition: Recognition = start_recognition(self._asr, emit, engine.partial_interval_ms, engine.urgency)
 
     def feed(self, pcm: bytes) -> None:
         self._pcm += pcm
@@ -225,15 +249,17 @@ class PipelineUtterance:
         self, emit: Emit, started: float, pcm: bytes, early: Callable[[], Awaitable[object]] | None = None
     ) -> None:
         """The turn's work from the utterance ``pcm`` to the end of the reply's synthesis. ``early``:
-        the reply is prepared before the end of the turn; tools wait for it."""
+        the reply is prepared before the end of the turn; tools wait for it. Until its first audio
+        the turn presses: other turns' work that can wait does."""
         clock = StageClock(emit, started)
         speaker: _Speaker | None = None
+        release = self._engine.urgency.hold()
         try:
             transcript = await self._transcribe(clock, emit, pcm, final=early is None)
             if transcript is None:
                 return
             emit(Transcribed(transcript))
-            speaker = _Speaker(self._tts, emit, clock)
+            speaker = _Speaker(self._tts, emit, clock, self._engine.lead(), on_first_audio=release)
             tools = self._turn_tools(emit, speaker.say, early)
             match = tools.match(transcript) if tools is not None else None
             if tools is not None and match is not None:
@@ -241,7 +267,7 @@ class PipelineUtterance:
             else:
                 history = [*self._history, Message("user", transcript)]
                 note = clock_prompt(self._context.tools) if self._context.tools is not None else ""
-                options = ReplyOptions(system_note=note, tools=tools)
+                options = ReplyOptions(system_note=note, tools=tools, may_pause=speaker.lead.can_wait)
                 if self._settings.streaming:
                     await self._reply_streaming(clock, emit, history, options, speaker)
                 else:
@@ -250,6 +276,7 @@ class PipelineUtterance:
         except StageError as exc:
             emit(TurnFailed(exc.code, exc.message, exc.stage))
         finally:
+            release()
             if speaker is not None:
                 speaker.close()
 
@@ -330,10 +357,11 @@ class PipelineUtterance:
 class Announcement:
     """The assistant speaking on its own (a timer that ended): no user audio, no model."""
 
-    def __init__(self, tts: TTS, text: str, emit: Emit) -> None:
+    def __init__(self, tts: TTS, text: str, emit: Emit, lead: ReplyLead) -> None:
         self._tts = tts
         self._text = text
         self._emit = emit
+        self._lead = lead
 
     def feed(self, pcm: bytes) -> None:
         pass
@@ -349,7 +377,7 @@ class Announcement:
 
     async def respond(self, started: float) -> None:
         clock = StageClock(self._emit, started)
-        speaker = _Speaker(self._tts, self._emit, clock)
+        speaker = _Speaker(self._tts, self._emit, clock, self._lead)
         try:
             self._emit(ReplyPiece(self._text))
             self._emit(ReplyDone(self._text))

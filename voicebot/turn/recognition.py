@@ -23,6 +23,7 @@ from voicebot.providers.streaming import ASRStream
 from voicebot.session.protocol import INPUT_SAMPLE_RATE
 from voicebot.turn.events import PartialTranscript
 from voicebot.turn.timing import Emit
+from voicebot.turn.urgency import Urgency
 
 _log = structlog.get_logger("voicebot.turn")
 
@@ -82,12 +83,17 @@ class BatchRecognition:
 
 
 class StreamingRecognition:
-    """A stream fed while the user speaks, with partial transcripts, never two passes at once."""
+    """A stream fed while the user speaks, with partial transcripts, never two passes at once. A
+    partial transcript waits while another turn is on its way to its first audio (``urgency``): it
+    is only shown, and the next one covers the same audio."""
 
-    def __init__(self, stream: ASRStream, fallback: ASR, emit: Emit, partial_interval_ms: int) -> None:
+    def __init__(
+        self, stream: ASRStream, fallback: ASR, emit: Emit, partial_interval_ms: int, urgency: Urgency | None = None
+    ) -> None:
         self._stream = stream
         self._fallback = fallback
         self._emit = emit
+        self._urgency = urgency or Urgency()
         self._interval_bytes = INPUT_SAMPLE_RATE * 2 * partial_interval_ms // 1000
         self._new_bytes = 0
         self._wake = asyncio.Event()
@@ -104,6 +110,7 @@ class StreamingRecognition:
         shown = ""
         while True:
             await self._wake.wait()
+            await self._urgency.calm()
             self._wake.clear()
             self._new_bytes = 0
             try:
@@ -144,11 +151,13 @@ class StreamingRecognition:
             self._partials.cancel()
 
 
-def start_recognition(asr: ASR, emit: Emit, partial_interval_ms: int = 300) -> Recognition:
+def start_recognition(
+    asr: ASR, emit: Emit, partial_interval_ms: int = 300, urgency: Urgency | None = None
+) -> Recognition:
     """The recognition for the stage ``asr``: streaming when its first provider can hear audio as it
     arrives (``open_stream``), batch otherwise."""
     first = stage_providers(asr)[0]
     open_stream = getattr(first, "open_stream", None)
     if open_stream is None:
         return BatchRecognition(asr)
-    return StreamingRecognition(open_stream(INPUT_SAMPLE_RATE), asr, emit, partial_interval_ms)
+    return StreamingRecognition(open_stream(INPUT_SAMPLE_RATE), asr, emit, partial_interval_ms, urgency)
