@@ -71,7 +71,7 @@ async def test_a_story_far_ahead_of_its_listener_waits_while_another_turn_gets_i
     asr = FakeASR(text="Tell me a story.")
     llm = FakeLLM(pieces=STORY, delay_s=0.15)  # a sentence every 150 ms
     tts = FakeTTS(ms_per_char=60)  # ~2 s of audio a sentence, synthesised at once
-    engine = PipelineEngine(Stages(asr=asr, llm=llm, tts=tts), SessionSettings(wait_ahead_ms=500))  # type: ignore[arg-type]
+    engine = PipelineEngine(Stages(asr=asr, llm=llm, tts=tts), SessionSettings(wait_ahead_ms=500))
     story: list[TurnEvent] = []
     telling = engine.listen([], story.append)
     telling.feed(SPEECH)
