@@ -8,7 +8,7 @@ import asyncio
 
 from tests.fakes import FakeASR
 from voicebot.turn.events import PartialTranscript, TurnEvent
-from voicebot.turn.recognition import BatchRecognition, StreamingRecognition, start_recognition
+from voicebot.turn.recognition import PARTIAL_SHARE, BatchRecognition, StreamingRecognition, start_recognition
 
 FRAME = b"\x00\x10" * 1600  # 100 ms
 
@@ -76,6 +76,36 @@ async def test_partials_come_with_enough_new_audio_and_never_two_at_once() -> No
     assert events[0] == PartialTranscript("heard 9 frames")
     assert stream.passes == 2 and stream.most_at_once == 1  # the audio that came meanwhile: one more pass
     assert await recognition.finish(FRAME * 9) == "final 9 frames"
+    await recognition.aclose()
+
+
+async def test_slow_partials_get_sparser() -> None:
+    """A pass that took 80 ms (a busy machine) waits for 80 / PARTIAL_SHARE = 400 ms of new audio
+    before the next, where the interval alone asks for 200 ms."""
+
+    class Slow(ScriptedStream):
+        async def partial(self) -> str:
+            self.passes += 1
+            await asyncio.sleep(0.08)
+            return f"pass {self.passes}"
+
+    assert PARTIAL_SHARE == 0.2
+    stream, events = Slow(), []
+    recognition = StreamingRecognition(stream, FakeASR(), events.append, partial_interval_ms=200)
+    for _ in range(2):
+        recognition.feed(FRAME)
+    await settle()
+    assert stream.passes == 1
+    await asyncio.sleep(0.15)  # the pass ends
+    assert events == [PartialTranscript("pass 1")]
+    for _ in range(3):  # 300 ms: more than the interval, not enough after a slow pass
+        recognition.feed(FRAME)
+        await settle()
+    assert stream.passes == 1
+    for _ in range(3):  # 600 ms
+        recognition.feed(FRAME)
+    await settle()
+    assert stream.passes == 2
     await recognition.aclose()
 
 

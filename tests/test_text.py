@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from voicebot.turn.text import SentenceSplitter, SpokenSegment, clean_for_speech, heard_text, split_sentences
+from voicebot.turn.text import (
+    SentenceSplitter,
+    SpokenSegment,
+    clean_for_speech,
+    heard_text,
+    split_long,
+    split_sentences,
+)
 
 
 @pytest.mark.parametrize(
@@ -146,3 +153,20 @@ def test_a_word_is_not_cut_while_it_may_still_grow() -> None:
     assert list(splitter.feed("Hello wonder")) == []
     assert list(splitter.feed("ful")) == []
     assert list(splitter.feed(" world")) == ["Hello wonderful"]
+
+
+def test_long_text_is_split_for_the_voice_at_clauses_or_into_even_pieces() -> None:
+    text = (
+        "Boiling an egg is simple: place the egg in a pot, cover it with cold water, bring it to a boil over "
+        "medium heat and then let it simmer for about nine minutes before cooling it in ice water."
+    )
+    pieces = split_long(text, 100)
+    assert pieces == [
+        "Boiling an egg is simple: place the egg in a pot, cover it with cold water,",
+        "bring it to a boil over medium heat and then let it simmer",  # no clause: two even halves,
+        "for about nine minutes before cooling it in ice water.",  # not 99 characters and a stub
+    ]
+    assert " ".join(pieces) == text
+    assert split_long("Short.", 100) == ["Short."]
+    assert split_long("  ", 100) == []
+    assert [len(piece) for piece in split_long("x" * 250, 100)] == [100, 100, 50]  # no space at all

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from voicebot.threads import iterate_in_thread, run_blocking
+from voicebot.threads import iterate_in_thread, model_call, model_calls_running, run_blocking
 
 current_session: contextvars.ContextVar[str] = contextvars.ContextVar("current_session", default="none")
 
@@ -72,3 +72,22 @@ async def test_a_consumer_that_stops_early_stops_the_worker() -> None:
     await stream.aclose()
     assert await asyncio.to_thread(finished.wait, 2.0)
     assert len(produced) < 50
+
+
+async def test_model_calls_are_counted_while_they_run_in_any_thread() -> None:
+    started, finish = threading.Event(), threading.Event()
+
+    def call() -> None:
+        with model_call():
+            started.set()
+            finish.wait(5)
+
+    assert model_calls_running() == 0
+    running = asyncio.create_task(run_blocking(call))
+    await asyncio.to_thread(started.wait, 5)
+    with model_call():
+        assert model_calls_running() == 2
+    assert model_calls_running() == 1
+    finish.set()
+    await running
+    assert model_calls_running() == 0

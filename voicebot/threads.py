@@ -9,6 +9,7 @@ goes away (a barge-in cancels the turn task, and the model stops generating at t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,6 +23,29 @@ T = TypeVar("T")
 _EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voicebot-model")
 END = object()
 """Posted to a :class:`LoopInbox` after the last item."""
+
+
+_model_calls = 0
+_model_calls_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def model_call() -> Iterator[None]:
+    """Marks a long model call (a Piper sentence, a Moonshine pass) running in this thread, so that
+    the embedded LLM can see it (:func:`model_calls_running`) and leave it a core."""
+    global _model_calls
+    with _model_calls_lock:
+        _model_calls += 1
+    try:
+        yield
+    finally:
+        with _model_calls_lock:
+            _model_calls -= 1
+
+
+def model_calls_running() -> int:
+    """How many :func:`model_call` blocks are running now (any thread may ask)."""
+    return _model_calls
 
 
 def dedicated_thread(name: str) -> ThreadPoolExecutor:

@@ -5,6 +5,8 @@ reply; and a conversation too long for the context fails alone, with a clear err
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +15,7 @@ import pytest
 from voicebot.providers.llama_batch import BatchedLlama, common_prefix
 from voicebot.providers.llama_cpp import resolve_model_path
 from voicebot.settings import EMBEDDED, LLMSettings
+from voicebot.threads import model_call
 
 pytestmark = pytest.mark.models
 
@@ -142,3 +145,26 @@ async def test_a_paused_reply_sits_out_while_another_generates_then_ends_the_sam
         assert await telling == alone
     finally:
         engine.close()
+
+
+def test_a_reply_is_the_same_when_other_model_calls_come_and_go_during_it(engine: BatchedLlama) -> None:
+    """While Piper or Moonshine runs (``model_call``) the model decodes with one thread, and with all
+    of them again after: switching in the middle of a reply changes nothing in it."""
+    question = chat("Tell me a story about a dragon.")
+    alone = engine.generate(question, 48, 0.2, SEED)
+    stop = threading.Event()
+
+    def come_and_go() -> None:
+        while not stop.is_set():
+            with model_call():
+                time.sleep(0.03)
+            time.sleep(0.03)
+
+    other = threading.Thread(target=come_and_go)
+    other.start()
+    try:
+        beside = engine.generate(question, 48, 0.2, SEED)
+    finally:
+        stop.set()
+        other.join()
+    assert beside == alone

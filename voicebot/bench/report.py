@@ -79,7 +79,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             lines.append(f"  partial transcripts per turn: {summary['partials_per_turn']:.1f}")
         if summary["no_audio"] or summary["errors"]:
             lines.append(f"  turns without audio: {summary['no_audio']}; error codes: {summary['errors']}")
-        for extra in ("rss_mb", "health_p99_ms"):
+        for extra in ("rss_mb", "peak_rss_mb", "health_p99_ms"):
             if summary.get(extra) is not None:
                 lines.append(f"  {extra}: {summary[extra]:.0f}")
         lines.append("")

@@ -107,6 +107,7 @@ def run_bench(settings: Settings, config: Path | None, options: BenchOptions) ->
                 samples[name] = together
                 results[name] = {**summarize(together), "health_p99_ms": probe.p99()}
             results[mode]["rss_mb"] = server.rss_mb()
+            results[mode]["peak_rss_mb"] = server.rss_mb("VmHWM")
     ratios = {}
     for prefix in ("", "long "):
         streaming, naive = results.get(f"{prefix}streaming"), results.get(f"{prefix}naive")

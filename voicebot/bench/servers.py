@@ -27,14 +27,14 @@ class ServerProcess:
     def http_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def rss_mb(self) -> float:
-        """The process's resident memory now, in MiB (Linux)."""
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        """The process's resident memory now (``VmHWM``: its peak so far), in MiB (Linux)."""
         try:
             status = Path(f"/proc/{self.process.pid}/status").read_text()
         except OSError:
             return 0.0
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
         return 0.0
 

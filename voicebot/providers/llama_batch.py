@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voicebot.threads import END, LoopInbox
+from voicebot.threads import END, LoopInbox, model_calls_running
 
 #: Prompt tokens evaluated per step while other sequences are generating: the others wait for the
 #: step, so a long prompt is split (about 30-60 ms of work here per chunk).
@@ -185,6 +185,7 @@ class BatchedLlama:
         params.n_ctx = n_ctx
         params.n_batch, params.n_ubatch = _BATCH, _UBATCH
         params.n_threads = params.n_threads_batch = n_threads
+        self._n_threads = self._threads_now = n_threads
         params.n_seq_max = self._parallel
         params.kv_unified = True  # any sequence may use the whole context; short ones leave room
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
@@ -315,6 +316,7 @@ class BatchedLlama:
                 batch.n_tokens += 1
             if tokens and gives_logits:
                 slot.logits_at = batch.n_tokens - 1
+        self._use_threads(1 if model_calls_running() else self._n_threads)
         if not self._decode(slots, active):
             return True  # nothing of this step was kept; the others try again next step
         for slot in active:
@@ -327,6 +329,15 @@ class BatchedLlama:
             if slot.logits_at is not None:
                 self._sample(slot)
         return True
+
+    def _use_threads(self, count: int) -> None:
+        """Decode with ``count`` threads from now on. llama.cpp's threads wait for each other in a
+        spinning barrier: when another model call (Piper, Moonshine) holds a core, the thread that
+        lost it stalls the other, and a step took up to seven times longer with two threads than with
+        one (measured: 64 tokens beside a Piper loop, 5.5 s with two threads, 2.0 s with one)."""
+        if count != self._threads_now:
+            self._llama_cpp.llama_set_n_threads(self._ctx.ctx, count, count)
+            self._threads_now = count
 
     def _decode(self, slots: list[_Slot], active: list[_Slot]) -> bool:
         """Decode the batch; when the context is full, forget idle slots' caches and try again, then

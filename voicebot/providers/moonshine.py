@@ -43,7 +43,7 @@ from voicebot.audio import pcm_to_float, resample
 from voicebot.errors import ProviderUnavailable, Stage
 from voicebot.providers.base import ProviderSpec
 from voicebot.settings import EMBEDDED, MoonshineSettings
-from voicebot.threads import run_blocking
+from voicebot.threads import model_call, run_blocking
 
 MOONSHINE_SAMPLE_RATE = 16_000
 _START, _END = 1, 2
@@ -158,9 +158,11 @@ class MoonshineEngine:
         started = time.perf_counter()
         end_pad = self._pad + max(0, _MIN_SAMPLES - samples.size - 2 * self._pad)
         audio = np.pad(samples.astype(np.float32, copy=False), (self._pad, end_pad))[np.newaxis, :]
-        hidden = self._encoder.run(None, {"input_values": audio, "attention_mask": np.ones(audio.shape, np.int64)})[0]
-        encoded = time.perf_counter()
-        tokens = self._decode(hidden, self.max_tokens(samples.size))
+        with model_call():
+            inputs = {"input_values": audio, "attention_mask": np.ones(audio.shape, np.int64)}
+            hidden = self._encoder.run(None, inputs)[0]
+            encoded = time.perf_counter()
+            tokens = self._decode(hidden, self.max_tokens(samples.size))
         finished = time.perf_counter()
         return Recognition(
             text=self.detokenize(tokens),

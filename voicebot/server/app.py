@@ -19,7 +19,7 @@ from voicebot.providers.checked import checked
 from voicebot.providers.health import HealthMonitor
 from voicebot.providers.registry import load_stages
 from voicebot.server import security
-from voicebot.server.memory import limit_malloc_arenas
+from voicebot.server.memory import GiveBackAfterTurns, limit_malloc_arenas
 from voicebot.server.metrics import CONTENT_TYPE, Metrics
 from voicebot.session.limits import TRY_AGAIN_LATER, Close
 from voicebot.session.loop import VoiceSession
@@ -176,7 +176,7 @@ def create_app(settings: Settings, stages: Stages | None = None) -> Quart:
             client=client,
             providers=runtime.stages.describe(),
             toolbox=runtime.toolbox,
-            observer=runtime.metrics,
+            observer=GiveBackAfterTurns(runtime.metrics),
         )
         runtime.sessions[session.id] = session  # before any await: the cap counts it at once
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from typing import Protocol
 
 import structlog
@@ -82,10 +83,20 @@ class BatchRecognition:
         pass
 
 
+#: Partial transcripts of one utterance may keep a core busy at most this share of the time the
+#: user speaks. Each pass transcribes everything heard so far, so passes grow with the utterance and
+#: with contention; after a pass of ``d`` seconds the next waits for at least ``d / share`` seconds of
+#: new audio. Alone, a pass takes 30-60 ms and ``partial_interval_ms`` decides; with four sessions
+#: talking, passes every 300 ms took most of a core, and the turns' first audio came up to twice as
+#: late (``voicebot bench --sessions 4``: p95 0.8-1.1 s, 0.4 s without partials).
+PARTIAL_SHARE = 0.2
+
+
 class StreamingRecognition:
-    """A stream fed while the user speaks, with partial transcripts, never two passes at once. A
-    partial transcript waits while another turn is on its way to its first audio (``urgency``): it
-    is only shown, and the next one covers the same audio."""
+    """A stream fed while the user speaks, with partial transcripts, never two passes at once, and
+    sparser when passes get slow (:data:`PARTIAL_SHARE`). A partial transcript waits while another
+    turn is on its way to its first audio (``urgency``): it is only shown, and the next one covers
+    the same audio."""
 
     def __init__(
         self, stream: ASRStream, fallback: ASR, emit: Emit, partial_interval_ms: int, urgency: Urgency | None = None
@@ -95,6 +106,8 @@ class StreamingRecognition:
         self._emit = emit
         self._urgency = urgency or Urgency()
         self._interval_bytes = INPUT_SAMPLE_RATE * 2 * partial_interval_ms // 1000
+        self._next_bytes = self._interval_bytes
+        """New audio that wakes the next partial: the interval, or more after a slow pass."""
         self._new_bytes = 0
         self._wake = asyncio.Event()
         self._partials_on = partial_interval_ms > 0
@@ -103,7 +116,7 @@ class StreamingRecognition:
     def feed(self, pcm: bytes) -> None:
         self._stream.feed(pcm)
         self._new_bytes += len(pcm)
-        if self._partials is not None and self._new_bytes >= self._interval_bytes:
+        if self._partials is not None and self._new_bytes >= self._next_bytes:
             self._wake.set()
 
     async def _partial_loop(self) -> None:
@@ -113,11 +126,14 @@ class StreamingRecognition:
             await self._urgency.calm()
             self._wake.clear()
             self._new_bytes = 0
+            started = time.perf_counter()
             try:
                 text = (await self._stream.partial()).strip()
             except Exception as exc:  # noqa: BLE001 - partials are a courtesy: the final pass still runs
                 _log.warning("partial_transcript_failed", error=str(exc))
                 return
+            spare_s = (time.perf_counter() - started) / PARTIAL_SHARE
+            self._next_bytes = max(self._interval_bytes, round(spare_s * INPUT_SAMPLE_RATE) * 2)
             if text != shown and not is_empty_transcript(text):
                 shown = text
                 self._emit(PartialTranscript(text))

@@ -137,10 +137,7 @@ class SentenceSplitter:
         if cuts:
             return min(cuts)
         if len(self._buffer) > self._max_chars:
-            head = self._buffer[: self._max_chars]
-            clause = max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
-            space = head.rfind(" ")
-            return clause if clause > 0 else (space if space > 0 else self._max_chars)
+            return _long_cut(self._buffer, self._max_chars)
         return None
 
     def _first_words_cut(self) -> int | None:
@@ -206,6 +203,33 @@ _GLUE_WORDS = frozenset(
     ]
 )
 _WORD = re.compile(r"\S+")
+
+
+def _long_cut(text: str, max_chars: int) -> int:
+    """Where to cut text longer than ``max_chars``: after its last clause boundary within the limit,
+    else at its last space, else at the limit."""
+    head = text[:max_chars]
+    clause = max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
+    space = head.rfind(" ")
+    return clause if clause > 0 else (space if space > 0 else max_chars)
+
+
+def split_long(text: str, max_chars: int) -> list[str]:
+    """``text`` in pieces of at most ``max_chars``: after the last clause boundary that fits, or else
+    at a space, into pieces of about equal length (not a full piece and a stub of two words)."""
+    pieces = []
+    rest = text.strip()
+    while len(rest) > max_chars:
+        head = rest[:max_chars]
+        cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
+        if cut <= 0:
+            even = len(rest) // -(-len(rest) // max_chars)  # the length of equal pieces
+            spaces = [i for i, char in enumerate(head) if char == " "]
+            cut = min(spaces, key=lambda i: abs(i - even)) if spaces else max_chars
+        piece, rest = rest[:cut].strip(), rest[cut:].strip()
+        if piece:
+            pieces.append(piece)
+    return [*pieces, rest] if rest else pieces
 
 
 def split_sentences(text: str) -> list[str]:
