@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from voicebot.threads import iterate_in_thread, model_call, model_calls_running, run_blocking
+from voicebot.threads import CORES, Cores, iterate_in_thread, model_call, run_blocking
 
 current_session: contextvars.ContextVar[str] = contextvars.ContextVar("current_session", default="none")
 
@@ -82,12 +82,33 @@ async def test_model_calls_are_counted_while_they_run_in_any_thread() -> None:
             started.set()
             finish.wait(5)
 
-    assert model_calls_running() == 0
+    assert CORES.calls_running() == 0
     running = asyncio.create_task(run_blocking(call))
     await asyncio.to_thread(started.wait, 5)
     with model_call():
-        assert model_calls_running() == 2
-    assert model_calls_running() == 1
+        assert CORES.calls_running() == 2
+    assert CORES.calls_running() == 1
+    assert not CORES.take_all()  # the LLM keeps to one thread beside a model call
     finish.set()
     await running
-    assert model_calls_running() == 0
+    assert CORES.calls_running() == 0
+
+
+def test_a_model_call_waits_for_an_llm_step_that_has_every_core() -> None:
+    cores = Cores()
+    assert cores.take_all()
+    entered = threading.Event()
+
+    def call() -> None:
+        with cores.model_call():
+            entered.set()
+
+    other = threading.Thread(target=call)
+    other.start()
+    assert not entered.wait(0.1)  # the step is still running
+    assert not cores.take_all()  # ... and the next step will not take every core from the waiting call
+    cores.give_back()
+    assert entered.wait(5)
+    other.join()
+    assert cores.take_all()  # nothing runs or waits any more
+    cores.give_back()

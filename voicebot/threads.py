@@ -25,27 +25,59 @@ END = object()
 """Posted to a :class:`LoopInbox` after the last item."""
 
 
-_model_calls = 0
-_model_calls_lock = threading.Lock()
+class Cores:
+    """Who may use every core: the embedded LLM between two of its steps, or other model calls.
+
+    llama.cpp's threads wait for each other in a spinning barrier. When Piper or Moonshine takes one
+    of the two cores in the middle of a step, the thread that lost its core stalls the step, and the
+    other spins: 64 tokens beside a Piper loop took 5.5 s with two threads, 2.0 s with one, 0.73 s
+    alone (measured here). So a step runs with every thread only when no other model call runs, and
+    no other model call starts during such a step: it waits for the step to end (tens of ms). Steps
+    taken while other calls run use one thread and share the cores with them.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._calls = 0
+        self._waiting = 0
+        self._whole = False
+
+    @contextlib.contextmanager
+    def model_call(self) -> Iterator[None]:
+        """A long model call (a Piper piece, a Moonshine pass) in this thread."""
+        with self._changed:
+            self._waiting += 1
+            self._changed.wait_for(lambda: not self._whole)
+            self._waiting -= 1
+            self._calls += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._calls -= 1
+
+    def take_all(self) -> bool:
+        """For one step of the LLM: whether it may use every core (then :meth:`give_back` after it).
+        Not while another model call runs or waits to start."""
+        with self._changed:
+            if self._calls or self._waiting:
+                return False
+            self._whole = True
+            return True
+
+    def give_back(self) -> None:
+        with self._changed:
+            self._whole = False
+            self._changed.notify_all()
+
+    def calls_running(self) -> int:
+        """How many :meth:`model_call` blocks are running now."""
+        return self._calls
 
 
-@contextlib.contextmanager
-def model_call() -> Iterator[None]:
-    """Marks a long model call (a Piper sentence, a Moonshine pass) running in this thread, so that
-    the embedded LLM can see it (:func:`model_calls_running`) and leave it a core."""
-    global _model_calls
-    with _model_calls_lock:
-        _model_calls += 1
-    try:
-        yield
-    finally:
-        with _model_calls_lock:
-            _model_calls -= 1
-
-
-def model_calls_running() -> int:
-    """How many :func:`model_call` blocks are running now (any thread may ask)."""
-    return _model_calls
+#: The process's cores.
+CORES = Cores()
+model_call = CORES.model_call
 
 
 def dedicated_thread(name: str) -> ThreadPoolExecutor:

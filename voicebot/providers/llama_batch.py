@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from voicebot.threads import END, LoopInbox, model_calls_running
+from voicebot.threads import CORES, END, LoopInbox
 
 #: Prompt tokens evaluated per step while other sequences are generating: the others wait for the
 #: step, so a long prompt is split (about 30-60 ms of work here per chunk).
@@ -316,8 +316,14 @@ class BatchedLlama:
                 batch.n_tokens += 1
             if tokens and gives_logits:
                 slot.logits_at = batch.n_tokens - 1
-        self._use_threads(1 if model_calls_running() else self._n_threads)
-        if not self._decode(slots, active):
+        whole = self._n_threads > 1 and CORES.take_all()
+        try:
+            self._use_threads(self._n_threads if whole else 1)
+            decoded = self._decode(slots, active)
+        finally:
+            if whole:
+                CORES.give_back()
+        if not decoded:
             return True  # nothing of this step was kept; the others try again next step
         for slot in active:
             tokens = feeds.get(slot.seq_id, [])
@@ -331,10 +337,8 @@ class BatchedLlama:
         return True
 
     def _use_threads(self, count: int) -> None:
-        """Decode with ``count`` threads from now on. llama.cpp's threads wait for each other in a
-        spinning barrier: when another model call (Piper, Moonshine) holds a core, the thread that
-        lost it stalls the other, and a step took up to seven times longer with two threads than with
-        one (measured: 64 tokens beside a Piper loop, 5.5 s with two threads, 2.0 s with one)."""
+        """Decode with ``count`` threads from now on: all of them only for a step that has every core
+        to itself (see ``voicebot.threads.Cores``)."""
         if count != self._threads_now:
             self._llama_cpp.llama_set_n_threads(self._ctx.ctx, count, count)
             self._threads_now = count
