@@ -45,13 +45,17 @@ class FakeLLM:
     seen: list[list[Message]] = field(default_factory=list)
     options: list[ReplyOptions] = field(default_factory=list)
     cancelled: int = 0
+    remember: bool = True
+    """Keep what each call was given in ``seen`` and ``options``. A soak of a thousand turns turns it
+    off: a call's options reach its whole turn (the tools' emit, the session's turn record)."""
 
     def warm(self) -> None:
         pass
 
     async def stream_reply(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> AsyncIterator[str]:
-        self.seen.append(list(history))
-        self.options.append(options)
+        if self.remember:
+            self.seen.append(list(history))
+            self.options.append(options)
         try:
             for index, piece in enumerate(self.pieces):
                 if self.fail_after is not None and index >= self.fail_after:

@@ -9,6 +9,7 @@ import gc
 
 import pytest
 
+from tests.fakes import FakeLLM
 from tests.securitykit import SPEECH, fake_stages, server_with, wait_until
 from voicebot.client import VoiceClient
 
@@ -39,7 +40,8 @@ def voicebot_tasks() -> list[asyncio.Task[object]]:
 async def soak(sessions: int = SESSIONS, turns: int = TURNS) -> dict[str, float]:
     """Run the soak; return memory before/after (MB), the answered turns and the tasks left over."""
     session_settings = {"audio_lead_ms": 50, "audio_frame_ms": 20, "min_utterance_ms": 100}
-    async with server_with(fake_stages(), session=session_settings, limits={"max_sessions": sessions}) as server:
+    stages = fake_stages(llm=FakeLLM(remember=False))  # the fake would keep every turn alive
+    async with server_with(stages, session=session_settings, limits={"max_sessions": sessions}) as server:
         answered = 0
 
         async def talk(count: int) -> None:
