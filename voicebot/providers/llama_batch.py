@@ -166,8 +166,7 @@ class BatchedLlama:
         loaded.put(None)
         slots = [_Slot(seq_id) for seq_id in range(self._parallel)]
         while not self._closed:
-            busy = any(slot.request for slot in slots)
-            self._admit(slots, wait=not busy)
+            self._admit(slots, wait=not any(slot.request for slot in slots))
             if any(slot.request for slot in slots) and not self._step(slots):
                 self._admit(slots, wait=True, timeout=_PAUSED_POLL_S)  # all paused: look again soon
 

@@ -205,11 +205,16 @@ _GLUE_WORDS = frozenset(
 _WORD = re.compile(r"\S+")
 
 
+def _last_clause_end(head: str) -> int:
+    """Where the last clause boundary in ``head`` ends (-1: none)."""
+    return max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
+
+
 def _long_cut(text: str, max_chars: int) -> int:
     """Where to cut text longer than ``max_chars``: after its last clause boundary within the limit,
     else at its last space, else at the limit."""
     head = text[:max_chars]
-    clause = max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
+    clause = _last_clause_end(head)
     space = head.rfind(" ")
     return clause if clause > 0 else (space if space > 0 else max_chars)
 
@@ -221,7 +226,7 @@ def split_long(text: str, max_chars: int) -> list[str]:
     rest = text.strip()
     while len(rest) > max_chars:
         head = rest[:max_chars]
-        cut = max((m.end() for m in _CLAUSE_END.finditer(head)), default=-1)
+        cut = _last_clause_end(head)
         if cut <= 0:
             even = len(rest) // -(-len(rest) // max_chars)  # the length of equal pieces
             spaces = [i for i, char in enumerate(head) if char == " "]
