@@ -2,7 +2,7 @@
 reply that is far ahead of its listener waits (its synthesis and its model), and partial transcripts
 wait; all of it goes on once that turn speaks. Fake stages, for the timing; the embedded model's
 pausing is tested in tests/providers/test_llama_batch.py, and what it buys is measured by
-``voicebot bench --sessions 4``."""
+``voicebot bench --sessions 4``. When turns wait for the cores, the one needed first is served first."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from tests.fakes import FakeASR, FakeLLM, FakeTTS
 from tests.test_recognition import FRAME, ScriptedStream, settle
 from voicebot.providers.base import Stages
 from voicebot.settings import SessionSettings
+from voicebot.threads import Cores, run_blocking
 from voicebot.turn.events import ReplyPiece, SegmentAudio, SpeechDone, TurnEvent
 from voicebot.turn.pipeline import PipelineEngine
 from voicebot.turn.recognition import StreamingRecognition
-from voicebot.turn.urgency import ReplyLead, Urgency
+from voicebot.turn.urgency import FIRST_AUDIO_WITHIN_S, ReplyLead, Urgency
 
 SPEECH = b"\x00\x10" * 16_000  # 1 s, loud enough for the silence gate
 STORY = (
@@ -122,3 +123,49 @@ async def test_partial_transcripts_wait_while_another_turn_presses() -> None:
     release()
     await until(lambda: stream.passes == 1)
     await recognition.aclose()
+
+
+class OneCoreASR(FakeASR):
+    """A recogniser whose pass needs the one core of ``cores``; each utterance (told apart by its
+    loudness) may take a while before it asks for it."""
+
+    def __init__(self, cores: Cores, asks_after_s: dict[bytes, float]) -> None:
+        super().__init__()
+        self.cores = cores
+        self.asks_after_s = asks_after_s
+        self.served: list[bytes] = []
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> str:
+        await asyncio.sleep(self.asks_after_s[pcm[:2]])
+
+        def recognise() -> str:
+            with self.cores.call():
+                self.served.append(pcm[:2])
+            return "What time is it?"
+
+        return await run_blocking(recognise)
+
+
+async def test_when_turns_wait_for_the_cores_the_one_that_began_first_is_served_first() -> None:
+    first, second = b"\x00\x10", b"\x00\x20"
+    cores = Cores(1)
+    asr = OneCoreASR(cores, {first: 0.15, second: 0.0})
+    engine = PipelineEngine(Stages(asr=asr, llm=FakeLLM(), tts=FakeTTS()), SessionSettings())
+    cores.take()  # the core is busy while both turns begin
+    answers = []
+    for speech in (first, second):
+        utterance = engine.listen([], lambda event: None)
+        utterance.feed(speech * 16_000)
+        answers.append(asyncio.create_task(utterance.respond(time.perf_counter())))
+        await asyncio.sleep(0.02)
+    await until(lambda: cores.waiting() == 2)  # the second turn asked first ...
+    cores.give()
+    await asyncio.wait_for(asyncio.gather(*answers), 5)
+    assert asr.served == [first, second]  # ... the first turn, needed sooner, got the core first
+
+
+def test_a_replys_work_is_needed_soon_after_it_begins_then_when_its_audio_runs_out() -> None:
+    lead = ReplyLead(Urgency(), ahead_ms=1500)
+    assert lead.deadline() - time.monotonic() <= FIRST_AUDIO_WITHIN_S
+    lead.add(2000)
+    assert 1.9 < lead.deadline() - time.monotonic() <= 2.0

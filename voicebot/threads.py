@@ -11,73 +11,127 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import heapq
+import itertools
+import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar, cast
 
 T = TypeVar("T")
 
-#: Worker threads for inference. A few more than cores: most of a model call releases the GIL, and
-#: a session waiting on a lock (llama.cpp) must not hold up another session's Whisper or Piper call.
-_EXECUTOR = ThreadPoolExecutor(max_workers=8, thread_name_prefix="voicebot-model")
+#: Worker threads for inference. Many more than cores: a call waits in its thread for a core (see
+#: :class:`Cores`), which hands the cores out in the order the work is needed; the pool must not
+#: queue calls first in its own order.
+_EXECUTOR = ThreadPoolExecutor(max_workers=16, thread_name_prefix="voicebot-model")
 END = object()
 """Posted to a :class:`LoopInbox` after the last item."""
 
 
-class Cores:
-    """Who may use every core: the embedded LLM between two of its steps, or other model calls.
+#: When the current task's model work is needed, as a monotonic time (see :func:`needed_by`).
+_DEADLINE: contextvars.ContextVar[Callable[[], float] | None] = contextvars.ContextVar("work_deadline", default=None)
 
-    llama.cpp's threads wait for each other in a spinning barrier. When Piper or Moonshine takes one
-    of the two cores in the middle of a step, the thread that lost its core stalls the step, and the
-    other spins: 64 tokens beside a Piper loop took 5.5 s with two threads, 2.0 s with one, 0.73 s
-    alone (measured here). So a step runs with every thread only when no other model call runs, and
-    no other model call starts during such a step: it waits for the step to end (tens of ms). Steps
-    taken while other calls run use one thread and share the cores with them.
+
+@contextlib.contextmanager
+def needed_by(deadline: Callable[[], float]) -> Iterator[None]:
+    """Model calls made in this block (and in tasks and worker threads started from it, which copy
+    the context) are needed by ``deadline()``, a ``time.monotonic()`` value asked when each call
+    queues: it may move (a reply's next sentence is needed when the audio before it runs out)."""
+    token = _DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        # A coroutine closed by the garbage collector (its loop gone) runs this outside its task's
+        # context, where there is nothing to restore.
+        with contextlib.suppress(ValueError):
+            _DEADLINE.reset(token)
+
+
+def current_deadline() -> float:
+    """When the calling context's work is needed; work nobody labelled is needed now (first come,
+    first served)."""
+    deadline = _DEADLINE.get()
+    return time.monotonic() if deadline is None else deadline()
+
+
+class Cores:
+    """A number of cores handed to model calls in the order their work is needed.
+
+    Two cores serve every session. When more calls run than there are cores, all of them slow down:
+    llama.cpp's threads wait for each other in a spinning barrier, and the thread that lost its core
+    stalls the step (64 tokens beside a Piper loop took 5.5 s with two threads, 2.0 s with one, 0.73 s
+    alone, measured here); four Moonshine passes at once made a fifth call, the model's first words,
+    ten times slower. So a call takes a core before it runs and waits while none is free, and the
+    waiting call whose work is needed first (the earliest deadline, see :func:`needed_by`) gets the
+    next one: a turn whose user stopped speaking first gets its transcript, words and first audio
+    first, and a partial transcript only shown on the page goes after both.
+
+    The model may use every core for one step (:meth:`take`) when nothing else runs or waits.
+    ``Cores(1)`` is a lock that its waiters get by deadline (Piper's one piece at a time).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, count: int) -> None:
+        self.count = max(1, count)
         self._changed = threading.Condition()
-        self._calls = 0
-        self._waiting = 0
-        self._whole = False
+        self._in_use = 0
+        self._queue: list[tuple[float, int]] = []
+        self._tickets = itertools.count()
+
+    def take(self, want: int = 1, deadline: float | None = None) -> int:
+        """Wait for cores: at least one, up to ``want`` when no other call waits; how many were taken
+        (hand them back with :meth:`give`). ``deadline``: when the work is needed (default: the
+        calling context's, :func:`current_deadline`)."""
+        entry = (current_deadline() if deadline is None else deadline, next(self._tickets))
+        with self._changed:
+            heapq.heappush(self._queue, entry)
+            self._changed.wait_for(lambda: self._queue[0] == entry and self._in_use < self.count)
+            heapq.heappop(self._queue)
+            free = self.count - self._in_use
+            taken = min(want, free) if not self._queue else 1
+            self._in_use += taken
+            if self._queue and self._in_use < self.count:
+                self._changed.notify_all()  # the next in line may start too
+            return taken
+
+    def give(self, count: int = 1) -> None:
+        with self._changed:
+            self._in_use -= count
+            self._changed.notify_all()
 
     @contextlib.contextmanager
-    def model_call(self) -> Iterator[None]:
-        """A long model call (a Piper piece, a Moonshine pass) in this thread."""
-        with self._changed:
-            self._waiting += 1
-            self._changed.wait_for(lambda: not self._whole)
-            self._waiting -= 1
-            self._calls += 1
+    def call(self, deadline: float | None = None) -> Iterator[None]:
+        """One core for the block (see :meth:`take`)."""
+        self.take(1, deadline)
         try:
             yield
         finally:
-            with self._changed:
-                self._calls -= 1
+            self.give(1)
 
-    def take_all(self) -> bool:
-        """For one step of the LLM: whether it may use every core (then :meth:`give_back` after it).
-        Not while another model call runs or waits to start."""
-        with self._changed:
-            if self._calls or self._waiting:
-                return False
-            self._whole = True
-            return True
+    def in_use(self) -> int:
+        """How many cores calls hold now."""
+        return self._in_use
 
-    def give_back(self) -> None:
-        with self._changed:
-            self._whole = False
-            self._changed.notify_all()
+    def waiting(self) -> int:
+        """How many calls wait for a core."""
+        return len(self._queue)
 
-    def calls_running(self) -> int:
-        """How many :meth:`model_call` blocks are running now."""
-        return self._calls
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 #: The process's cores.
-CORES = Cores()
-model_call = CORES.model_call
+CORES = Cores(_available_cores())
+
+
+def model_call(deadline: float | None = None) -> contextlib.AbstractContextManager[None]:
+    """One of the process's cores for a model call (a Piper piece, a Moonshine pass) in this thread."""
+    return CORES.call(deadline)
 
 
 def dedicated_thread(name: str) -> ThreadPoolExecutor:

@@ -168,3 +168,30 @@ def test_a_reply_is_the_same_when_other_model_calls_come_and_go_during_it(engine
         stop.set()
         other.join()
     assert beside == alone
+
+
+def test_a_conversation_read_ahead_is_not_read_again_and_gets_the_same_reply(engine: BatchedLlama) -> None:
+    """While the user speaks, the conversation so far is read into the cache (``read_ahead``): the
+    reply then reads only the new question, and says exactly what it says without reading ahead."""
+    history = [
+        *chat("Tell me about the moon."),
+        {"role": "assistant", "content": "The moon is Earth's only natural satellite. " * 6},
+    ]
+    asked = [*history, {"role": "user", "content": "How far away is it?"}]
+    busy_system = [{"role": "system", "content": SYSTEM + " It is now 11:58 PM."}]
+    engine.generate([*busy_system, {"role": "user", "content": "Hi"}], 2, 0.2, SEED)  # the cache holds another note
+    before = engine.prompt_tokens_read
+    cold = engine.generate(asked, 24, 0.2, SEED)
+    read_cold = engine.prompt_tokens_read - before
+    engine.generate([*busy_system, {"role": "user", "content": "Hi"}], 2, 0.2, SEED)  # and again
+    mark = engine.prompt_tokens_read
+    stop = engine.read_ahead(history)
+    deadline = time.monotonic() + 30
+    while engine.prompt_tokens_read - mark < read_cold - 20 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the user is still speaking
+    stop.set()
+    before = engine.prompt_tokens_read
+    warm = engine.generate(asked, 24, 0.2, SEED)
+    read_warm = engine.prompt_tokens_read - before
+    assert warm == cold
+    assert read_cold > 60 and read_warm < 20  # only the new question (and the chat template's marks)

@@ -72,6 +72,9 @@ class ReplyOptions:
     """Asked between tokens by a provider that serves several replies at once (the embedded model):
     while it says yes, this reply's generation may pause so that another turn's goes faster (see
     ``voicebot.turn.urgency``). Others ignore it."""
+    needed_by: Callable[[], float] | None = None
+    """When this reply's next words are needed (a ``time.monotonic()`` value), for a provider that
+    shares the cores with other model calls (the embedded model; see ``voicebot.threads.Cores``)."""
 
 
 NO_OPTIONS = ReplyOptions()

@@ -32,10 +32,13 @@ from typing import Any
 
 from voicebot.threads import CORES, END, LoopInbox
 
-#: Prompt tokens evaluated per step while other sequences are generating: the others wait for the
-#: step, so a long prompt is split (about 30-60 ms of work here per chunk).
-_PREFILL_CHUNK_BUSY = 64
-#: ... and when nothing else is generating (the whole batch).
+#: Prompt tokens evaluated per step for the sequence needed first. Reading a prompt costs about 5 ms
+#: a token here (2 cores), and everyone else waits for the step: a long prompt (a conversation's
+#: history) is read in chunks, so a turn that needs the model meanwhile waits at most one chunk.
+_PROMPT_CHUNK = 32
+#: ... and for all the other sequences together: they ride along in a step somebody else needs sooner.
+_PROMPT_RIDE = 8
+#: Room in the batch (a step holds far fewer tokens).
 _BATCH = 512
 #: When every sequence is paused, the scheduler looks again this often (seconds).
 _PAUSED_POLL_S = 0.02
@@ -50,6 +53,7 @@ class GenerationRequest:
 
     messages: list[dict[str, Any]]
     max_tokens: int
+    """0: only read the prompt into the cache (:meth:`BatchedLlama.read_ahead`)."""
     temperature: float
     seed: int
     post: Callable[[object], None]
@@ -59,6 +63,10 @@ class GenerationRequest:
     may_pause: Callable[[], bool] | None = None
     """Asked before each step once the reply has begun: while true, this sequence sits the step out
     (another conversation needs the cores more; see ``voicebot.turn.urgency``)."""
+    needed_by: Callable[[], float] | None = None
+    """When the reply's next token is needed (``time.monotonic()``); by default, when it was submitted.
+    A step takes the cores with the earliest of its sequences' deadlines (see ``voicebot.threads.Cores``)."""
+    submitted: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -85,6 +93,17 @@ def _paused(slot: _Slot) -> bool:
     return request is not None and request.may_pause is not None and slot.next_token is not None and request.may_pause()
 
 
+def _deadline(slot: _Slot) -> float:
+    request = slot.request
+    assert request is not None
+    return request.submitted if request.needed_by is None else request.needed_by()
+
+
+def _reads_only(slot: _Slot) -> bool:
+    """Whether the slot's request only reads its prompt (writes nothing)."""
+    return slot.request is not None and slot.request.max_tokens == 0
+
+
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     """Length of the longest common prefix of two token lists."""
     count = 0
@@ -100,6 +119,8 @@ class BatchedLlama:
 
     def __init__(self, model_path: Path, n_ctx: int, n_threads: int, parallel: int) -> None:
         self._parallel = parallel
+        self.prompt_tokens_read = 0
+        """Prompt tokens evaluated so far (those found in the cache are not)."""
         self._requests: queue.SimpleQueue[GenerationRequest | None] = queue.SimpleQueue()
         self._closed = False
         loaded: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
@@ -124,18 +145,30 @@ class BatchedLlama:
         temperature: float,
         seed: int,
         may_pause: Callable[[], bool] | None = None,
+        needed_by: Callable[[], float] | None = None,
     ) -> AsyncIterator[str]:
         """The reply's text pieces as they are sampled. Leaving early (a barge-in) ends the
-        generation at the next step and frees its slot. ``may_pause``: see ``GenerationRequest``."""
+        generation at the next step and frees its slot. ``may_pause``, ``needed_by``: see
+        ``GenerationRequest``."""
         stop = threading.Event()
         inbox: LoopInbox[str] = LoopInbox(stop)
-        self.submit(GenerationRequest(messages, max_tokens, temperature, seed, inbox.post, stop, may_pause))
+        request = GenerationRequest(messages, max_tokens, temperature, seed, inbox.post, stop, may_pause, needed_by)
+        self.submit(request)
         try:
             async for piece in inbox.items():
                 yield piece
         finally:
             stop.set()
             self._requests.put(None)  # wake the scheduler if it sleeps
+
+    def read_ahead(
+        self, messages: list[dict[str, Any]], needed_by: Callable[[], float] | None = None
+    ) -> threading.Event:
+        """Read ``messages`` into the cache now, writing nothing: a later request that begins with them
+        reads only the rest. Set the returned event to give up (when the request comes first)."""
+        request = GenerationRequest(messages, 0, 0.0, 0, lambda item: None, needed_by=needed_by)
+        self.submit(request)
+        return request.stop
 
     def generate(self, messages: list[dict[str, Any]], max_tokens: int, temperature: float, seed: int) -> str:
         """The whole reply, blocking (for warming up and tests; not on the event loop)."""
@@ -289,21 +322,26 @@ class BatchedLlama:
         active = [slot for slot in slots if slot.request is not None and not _paused(slot)]
         if not active:
             return not any(slot.request for slot in slots)
-        # What each slot feeds this step: its sampled token, or the next chunk of its prompt.
+        # What each slot feeds this step: its sampled token, or the next part of its prompt (a chunk
+        # for the reader needed first, a little for the others).
+        active.sort(key=_deadline)
+        readers = [slot for slot in active if slot.next_token is None and slot.pending]
         feeds: dict[int, list[int]] = {}
+        ride = _PROMPT_RIDE
         for slot in active:
             if slot.next_token is not None:
                 feeds[slot.seq_id] = [slot.next_token]
-        budget = _PREFILL_CHUNK_BUSY if feeds else _BATCH
-        for slot in active:
-            if slot.next_token is None and slot.pending and budget > 0:
-                feeds[slot.seq_id] = slot.pending[:budget]
-                budget -= len(feeds[slot.seq_id])
+            elif readers and slot is readers[0]:
+                feeds[slot.seq_id] = slot.pending[:_PROMPT_CHUNK]
+            elif slot.pending and ride > 0:
+                feeds[slot.seq_id] = slot.pending[:ride]
+                ride -= len(feeds[slot.seq_id])
         batch = self._batch
         batch.n_tokens = 0
         for slot in active:
             tokens = feeds.get(slot.seq_id, [])
-            gives_logits = slot.next_token is not None or (bool(tokens) and len(tokens) == len(slot.pending))
+            read_all = bool(tokens) and len(tokens) == len(slot.pending)
+            gives_logits = slot.next_token is not None or (read_all and not _reads_only(slot))
             slot.logits_at = None
             for offset, token in enumerate(tokens):
                 i = batch.n_tokens
@@ -315,13 +353,12 @@ class BatchedLlama:
                 batch.n_tokens += 1
             if tokens and gives_logits:
                 slot.logits_at = batch.n_tokens - 1
-        whole = self._n_threads > 1 and CORES.take_all()
+        cores = CORES.take(self._n_threads, min(_deadline(slot) for slot in active))
         try:
-            self._use_threads(self._n_threads if whole else 1)
+            self._use_threads(cores)
             decoded = self._decode(slots, active)
         finally:
-            if whole:
-                CORES.give_back()
+            CORES.give(cores)
         if not decoded:
             return True  # nothing of this step was kept; the others try again next step
         for slot in active:
@@ -331,13 +368,16 @@ class BatchedLlama:
                 slot.next_token = None
             else:
                 slot.pending = slot.pending[len(tokens) :]
+                self.prompt_tokens_read += len(tokens)
             if slot.logits_at is not None:
                 self._sample(slot)
+            elif not slot.pending and _reads_only(slot):
+                self._finish(slot)  # a prompt read ahead (see ``read_ahead``): now in the cache
         return True
 
     def _use_threads(self, count: int) -> None:
-        """Decode with ``count`` threads from now on: all of them only for a step that has every core
-        to itself (see ``voicebot.threads.Cores``)."""
+        """Decode with ``count`` threads from now on: as many as the step got cores (see
+        ``voicebot.threads.Cores``)."""
         if count != self._threads_now:
             self._llama_cpp.llama_set_n_threads(self._ctx.ctx, count, count)
             self._threads_now = count

@@ -17,7 +17,7 @@ from typing import Any
 from voicebot.errors import ProviderUnavailable, Stage
 from voicebot.providers.base import ProviderSpec
 from voicebot.settings import EMBEDDED, PiperSettings
-from voicebot.threads import iterate_in_thread, model_call
+from voicebot.threads import Cores, iterate_in_thread, model_call
 from voicebot.turn.text import split_long
 
 
@@ -46,8 +46,8 @@ def resolve_voice(voice: str) -> tuple[Path, Path]:
 PIECE_CHARS = 100
 #: One piece at a time in the process. Two at once would double that memory and gain nothing: one
 #: piece already keeps both cores busy, and the first of two pieces is ready sooner when they take
-#: turns.
-_ONE_AT_A_TIME = threading.Lock()
+#: turns. The piece needed first goes first: a turn's first words before the rest of another reply.
+_ONE_AT_A_TIME = Cores(1)
 
 
 def _load_voice(model: Path, config: Path) -> Any:
@@ -85,7 +85,7 @@ class PiperTTS:
 
     def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
         for piece in split_long(text, PIECE_CHARS):
-            with _ONE_AT_A_TIME, model_call():
+            with _ONE_AT_A_TIME.call(), model_call():
                 chunks = [chunk.audio_int16_bytes for chunk in self._voice.synthesize(piece, syn_config=self._config)]
             yield from chunks
             if stop.is_set():

@@ -21,9 +21,11 @@ from typing import TypeVar
 
 from voicebot import audio
 from voicebot.errors import Stage, StageError
-from voicebot.providers.base import TTS, Message, ReplyOptions, Stages
+from voicebot.providers.base import LLM, TTS, Message, ReplyOptions, Stages
+from voicebot.providers.health import stage_providers
 from voicebot.session.protocol import INPUT_SAMPLE_RATE
 from voicebot.settings import SessionSettings
+from voicebot.threads import needed_by
 from voicebot.tools.builtins import clock_prompt
 from voicebot.tools.intents import IntentMatch
 from voicebot.turn.engine import NO_CONTEXT, TurnContext
@@ -177,6 +179,23 @@ class _HeldEvents:
         self.released.set()
 
 
+#: The conversation so far is read into the model's cache while the user speaks; the shortest
+#: question takes about a second to say, so that reading is needed about then (after a turn's first
+#: audio, before partial transcripts; see ``voicebot.threads.Cores``).
+READ_AHEAD_WITHIN_S = 1.0
+
+
+def _read_ahead(llm: LLM, history: Sequence[Message], note: str) -> Callable[[], None]:
+    """Let the stage's first provider read the conversation so far (if it can: the embedded model);
+    returns a function that stops it."""
+    read_ahead = getattr(stage_providers(llm)[0], "read_ahead", None)
+    if read_ahead is None:
+        return lambda: None
+    begun = time.monotonic()
+    stop: Callable[[], None] = read_ahead(history, ReplyOptions(note, needed_by=lambda: begun + READ_AHEAD_WITHIN_S))
+    return stop
+
+
 class PipelineUtterance:
     """One utterance and its reply.
 
@@ -207,12 +226,18 @@ class PipelineUtterance:
         self._tts = _notifying(stages.tts, notify)
         self._pcm = bytearray()
         self._recognition: Recognition = start_recognition(self._asr, emit, engine.partial_interval_ms, engine.urgency)
+        self._stop_reading = _read_ahead(stages.llm, self._history, self._note())
+
+    def _note(self) -> str:
+        """The system prompt's note for this turn: the user's date and time."""
+        return clock_prompt(self._context.tools) if self._context.tools is not None else ""
 
     def feed(self, pcm: bytes) -> None:
         self._pcm += pcm
         self._recognition.feed(pcm)
 
     async def aclose(self) -> None:
+        self._stop_reading()
         self._drop_early()
         await self._recognition.aclose()
 
@@ -254,25 +279,27 @@ class PipelineUtterance:
         clock = StageClock(emit, started)
         speaker: _Speaker | None = None
         release = self._engine.urgency.hold()
+        lead = self._engine.lead()
         try:
-            transcript = await self._transcribe(clock, emit, pcm, final=early is None)
-            if transcript is None:
-                return
-            emit(Transcribed(transcript))
-            speaker = _Speaker(self._tts, emit, clock, self._engine.lead(), on_first_audio=release)
-            tools = self._turn_tools(emit, speaker.say, early)
-            match = tools.match(transcript) if tools is not None else None
-            if tools is not None and match is not None:
-                await self._answer(emit, tools, match, speaker)
-            else:
-                history = [*self._history, Message("user", transcript)]
-                note = clock_prompt(self._context.tools) if self._context.tools is not None else ""
-                options = ReplyOptions(system_note=note, tools=tools, may_pause=speaker.lead.can_wait)
-                if self._settings.streaming:
-                    await self._reply_streaming(clock, emit, history, options, speaker)
+            with needed_by(lead.deadline):  # every model call of the turn, in the order it is needed
+                transcript = await self._transcribe(clock, emit, pcm, final=early is None)
+                if transcript is None:
+                    return
+                emit(Transcribed(transcript))
+                speaker = _Speaker(self._tts, emit, clock, lead, on_first_audio=release)
+                tools = self._turn_tools(emit, speaker.say, early)
+                match = tools.match(transcript) if tools is not None else None
+                if tools is not None and match is not None:
+                    await self._answer(emit, tools, match, speaker)
                 else:
-                    await self._reply_naive(clock, emit, history, options, speaker)
-            emit(SpeechDone())
+                    self._stop_reading()  # the reply reads whatever is not in the cache yet
+                    history = [*self._history, Message("user", transcript)]
+                    options = ReplyOptions(self._note(), tools, may_pause=lead.can_wait, needed_by=lead.deadline)
+                    if self._settings.streaming:
+                        await self._reply_streaming(clock, emit, history, options, speaker)
+                    else:
+                        await self._reply_naive(clock, emit, history, options, speaker)
+                emit(SpeechDone())
         except StageError as exc:
             emit(TurnFailed(exc.code, exc.message, exc.stage))
         finally:
@@ -377,7 +404,8 @@ class Announcement:
 
     async def respond(self, started: float) -> None:
         clock = StageClock(self._emit, started)
-        speaker = _Speaker(self._tts, self._emit, clock, self._lead)
+        with needed_by(self._lead.deadline):  # the speaker's task starts in this context
+            speaker = _Speaker(self._tts, self._emit, clock, self._lead)
         try:
             self._emit(ReplyPiece(self._text))
             self._emit(ReplyDone(self._text))

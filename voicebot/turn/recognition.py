@@ -22,6 +22,7 @@ from voicebot.providers.base import ASR
 from voicebot.providers.health import stage_providers
 from voicebot.providers.streaming import ASRStream
 from voicebot.session.protocol import INPUT_SAMPLE_RATE
+from voicebot.threads import needed_by
 from voicebot.turn.events import PartialTranscript
 from voicebot.turn.timing import Emit
 from voicebot.turn.urgency import Urgency
@@ -90,6 +91,9 @@ class BatchRecognition:
 #: talking, passes every 300 ms took most of a core, and the turns' first audio came up to twice as
 #: late (``voicebot bench --sessions 4``: p95 0.8-1.1 s, 0.4 s without partials).
 PARTIAL_SHARE = 0.2
+#: A partial transcript is only shown: when cores are short, its pass goes after any work that is
+#: needed sooner than this (see ``voicebot.threads.Cores``), such as a turn's first audio.
+PARTIAL_NEEDED_WITHIN_S = 2.0
 
 
 class StreamingRecognition:
@@ -120,6 +124,10 @@ class StreamingRecognition:
             self._wake.set()
 
     async def _partial_loop(self) -> None:
+        with needed_by(lambda: time.monotonic() + PARTIAL_NEEDED_WITHIN_S):
+            await self._partials_while_fed()
+
+    async def _partials_while_fed(self) -> None:
         shown = ""
         while True:
             await self._wake.wait()

@@ -15,6 +15,12 @@ on at full speed as soon as nothing presses, or as soon as the reply's lead fall
 
 The model's scheduler thread asks :meth:`ReplyLead.can_wait` before each step; everything else
 waits on the loop (:meth:`Urgency.calm`, :meth:`ReplyLead.until_needed`).
+
+What runs is then ordered by when it is needed (:meth:`ReplyLead.deadline`, given to every model call
+of the turn through ``voicebot.threads.needed_by``): a turn's first audio shortly after it began to
+press, its later sentences when the audio before them runs out. When several turns press at once,
+the one whose user stopped speaking first is served first, instead of all of them sharing the cores
+and all answering late.
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable
+
+#: A turn's first audio is needed this long after the turn began to press (people answer each other
+#: after about 200-300 ms). Only the order matters: a turn that began to press earlier goes first,
+#: and so does a playing reply whose audio runs out before this.
+FIRST_AUDIO_WITHIN_S = 0.3
 
 
 class Urgency:
@@ -68,6 +79,7 @@ class ReplyLead:
     def __init__(self, urgency: Urgency, ahead_ms: int) -> None:
         self._urgency = urgency
         self._ahead_ms = ahead_ms
+        self._begun = time.monotonic()
         self._started: float | None = None
         self._ready_ms = 0.0
 
@@ -82,6 +94,14 @@ class ReplyLead:
         if self._started is None:
             return 0.0
         return self._ready_ms - (time.monotonic() - self._started) * 1000
+
+    def deadline(self) -> float:
+        """When this reply's next work is needed (``time.monotonic()``): its first audio
+        :data:`FIRST_AUDIO_WITHIN_S` after the reply was begun, later audio when the audio handed
+        over before it runs out. Safe to call from any thread."""
+        if self._started is None:
+            return self._begun + FIRST_AUDIO_WITHIN_S
+        return self._started + self._ready_ms / 1000
 
     def can_wait(self) -> bool:
         """Whether this reply's next work may wait now: another turn presses and this one has more
