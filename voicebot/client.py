@@ -19,6 +19,10 @@ from voicebot.audio import frames
 JSON = dict[str, Any]
 
 
+#: A break in the reply audio shorter than this is not counted (the event loop's own jitter).
+GAP_MS = 30
+
+
 @dataclass
 class TurnResult:
     """Everything the server sent from ``stop_listening`` until the session was idle again."""
@@ -35,6 +39,29 @@ class TurnResult:
     stopped_at: float = 0.0
     first_audio_at: float | None = None
     last_audio_at: float | None = None
+    played_until: float | None = None
+    """When the audio received so far would end, played from its first frame without a break."""
+    gaps_ms: list[float] = field(default_factory=list)
+    """Silences a listener would hear in the reply: frames that came after the audio before them had
+    played out (longer than :data:`GAP_MS`)."""
+    gaps_at_ms: list[float] = field(default_factory=list)
+    """Where each of ``gaps_ms`` began, in the reply's audio."""
+
+    def heard(self, frame: bytes, at: float) -> None:
+        """A reply-audio frame arrived at ``at`` (``time.monotonic()``)."""
+        self.last_audio_at = at
+        if self.first_audio_at is None:
+            self.first_audio_at = at
+        self.audio += frame
+        self.audio_frames += 1
+        rate = (self.audio_format or {}).get("sample_rate")
+        if not rate:
+            return
+        if self.played_until is not None and (at - self.played_until) * 1000 > GAP_MS:
+            self.gaps_ms.append((at - self.played_until) * 1000)
+            self.gaps_at_ms.append((self.played_until - self.first_audio_at) * 1000)
+        start = at if self.played_until is None else max(self.played_until, at)
+        self.played_until = start + len(frame) / 2 / rate
 
     @property
     def first_audio_ms(self) -> float | None:
@@ -113,11 +140,7 @@ class VoiceClient:
         while True:
             frame = await self.next_event(max(0.01, deadline - time.monotonic()))
             if isinstance(frame, bytes):
-                result.last_audio_at = time.monotonic()
-                if result.first_audio_at is None:
-                    result.first_audio_at = result.last_audio_at
-                result.audio += frame
-                result.audio_frames += 1
+                result.heard(frame, time.monotonic())
                 continue
             result.events.append(frame)
             kind = frame.get("type")

@@ -51,6 +51,8 @@ def summarize(samples: Sequence[TurnSample]) -> dict[str, Any]:
         "wer": None if errors is None else round(errors.wer, 4),
         "wer_words": None if errors is None else errors.words,
         "partials_per_turn": statistics.mean(s.partials for s in samples) if samples else 0.0,
+        "turns_with_gaps": sum(bool(s.gaps_ms) for s in samples),
+        "longest_gap_ms": max((gap for s in samples for gap in s.gaps_ms), default=0.0),
     }
 
 
@@ -77,6 +79,11 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             lines.append(f"  word error rate: {summary['wer']:.3f} over {summary['wer_words']} words")
         if summary.get("partials_per_turn"):
             lines.append(f"  partial transcripts per turn: {summary['partials_per_turn']:.1f}")
+        if summary.get("turns_with_gaps"):
+            lines.append(
+                f"  turns whose audio broke off: {summary['turns_with_gaps']}; "
+                f"longest break {summary['longest_gap_ms']:.0f} ms"
+            )
         if summary["no_audio"] or summary["errors"]:
             lines.append(f"  turns without audio: {summary['no_audio']}; error codes: {summary['errors']}")
         for extra in ("rss_mb", "peak_rss_mb", "health_p99_ms"):

@@ -35,6 +35,10 @@ class TurnSample:
     errors: list[str] = field(default_factory=list)
     partials: int = 0
     """``partial_transcript`` messages received while the audio was streamed."""
+    gaps_ms: list[float] = field(default_factory=list)
+    """Breaks a listener would hear in the reply audio (the server fell behind playback)."""
+    gaps_at_ms: list[float] = field(default_factory=list)
+    """Where each break began, in the reply's audio."""
 
 
 async def say(client: VoiceClient, utterance: Utterance, session: int) -> TurnSample:
@@ -55,6 +59,8 @@ async def say(client: VoiceClient, utterance: Utterance, session: int) -> TurnSa
         reply=turn.reply,
         errors=[str(error.get("code")) for error in turn.errors],
         partials=sum(event.get("type") == "partial_transcript" for event in turn.events),
+        gaps_ms=[round(gap, 1) for gap in turn.gaps_ms],
+        gaps_at_ms=[round(at) for at in turn.gaps_at_ms],
     )
 
 
