@@ -356,7 +356,7 @@ class BatchedLlama:
                 batch.n_tokens += 1
             if tokens and gives_logits:
                 slot.logits_at = batch.n_tokens - 1
-        cores = CORES.take(self._n_threads, min(_deadline(slot) for slot in active))
+        cores = CORES.take(self._n_threads, _deadline(active[0]))  # the step is needed when its first sequence is
         try:
             self._use_threads(cores)
             decoded = self._decode(slots, active)
