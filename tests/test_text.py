@@ -135,6 +135,28 @@ def test_the_first_segment_is_capped_at_a_few_words_then_sentences_come_whole() 
     assert first_segments(text, 0) == ["Paris is the capital of France.", "It has about two million people!"]
 
 
+def test_the_segments_after_the_first_grow_then_sentences_come_whole() -> None:
+    text = (
+        "Boiling an egg takes a pot of water that you bring to the boil before you lower the egg in "
+        "with a spoon and wait for about seven minutes or so. Then cool it in cold water for a minute."
+    )
+    segments = first_segments(text, 2)
+    assert segments == [
+        "Boiling an egg",  # 2 words at most, but not ending on a glue word
+        "takes a pot of water",  # 4
+        "that you bring to the boil before you lower",  # 8
+        "the egg in with a spoon and wait for about seven minutes or so.",  # 16: the sentence ends first
+        "Then cool it in cold water for a minute.",
+    ]
+    assert " ".join(segments) == text
+    # A clause ends a growing segment sooner, as it does the first.
+    assert first_segments("Yes. It is a fine day, and the sun is out, so go for a walk.", 4)[1:] == [
+        "It is a fine day,",
+        "and the sun is out,",
+        "so go for a walk.",
+    ]
+
+
 def test_the_first_segment_does_not_end_on_a_glue_word() -> None:
     # The 4th word is "of": the segment goes on to the next word that can end a phrase.
     assert first_segments("The capital of the United States is Washington.", 3) == [

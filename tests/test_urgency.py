@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from tests.fakes import FakeASR, FakeLLM, FakeTTS
 from tests.test_recognition import FRAME, ScriptedStream, settle
 from voicebot.providers.base import Stages
@@ -17,7 +19,7 @@ from voicebot.threads import Cores, run_blocking
 from voicebot.turn.events import ReplyPiece, SegmentAudio, SpeechDone, TurnEvent
 from voicebot.turn.pipeline import PipelineEngine
 from voicebot.turn.recognition import StreamingRecognition
-from voicebot.turn.urgency import FIRST_AUDIO_WITHIN_S, ReplyLead, Urgency
+from voicebot.turn.urgency import FIRST_AUDIO_WITHIN_S, WRITE_AHEAD_S, ReplyLead, Urgency
 
 SPEECH = b"\x00\x10" * 16_000  # 1 s, loud enough for the silence gate
 STORY = (
@@ -167,5 +169,9 @@ async def test_when_turns_wait_for_the_cores_the_one_that_began_first_is_served_
 def test_a_replys_work_is_needed_soon_after_it_begins_then_when_its_audio_runs_out() -> None:
     lead = ReplyLead(Urgency(), ahead_ms=1500)
     assert lead.deadline() - time.monotonic() <= FIRST_AUDIO_WITHIN_S
+    assert lead.text_deadline() == lead.deadline()  # the first words: both needed at once
     lead.add(2000)
     assert 1.9 < lead.deadline() - time.monotonic() <= 2.0
+    # The model must go on writing a while before the audio runs out: what it writes is still to
+    # be synthesised.
+    assert lead.deadline() - lead.text_deadline() == pytest.approx(WRITE_AHEAD_S)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -143,6 +143,42 @@ async def test_a_paused_reply_sits_out_while_another_generates_then_ends_the_sam
         assert len(pieces) == before  # nothing while the other reply generated
         pause = False
         assert await telling == alone
+    finally:
+        engine.close()
+
+
+async def test_a_reply_that_can_wait_writes_after_the_one_needed_first_and_joins_when_its_time_comes() -> None:
+    """A step serves the sequence needed first, and the others only once their own time has come:
+    a reply needed later writes nothing while one needed now generates; one whose time comes during
+    it joins it from then on. Each says exactly what it says alone."""
+    engine = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=2048, n_threads=2, parallel=3)
+    try:
+        story, question = "Tell me a story about a dragon.", "What is the capital of France?"
+        colours = "Name three colours."
+        length = {story: 64, question: 24, colours: 24}
+        alone = {text: engine.generate(chat(text), length[text], 0.2, SEED) for text in length}
+        log: list[tuple[str, float]] = []
+
+        async def reply(text: str, needed_by: Callable[[], float]) -> str:
+            pieces = []
+            async for piece in engine.stream(chat(text), length[text], 0.2, SEED, needed_by=needed_by):
+                log.append((text, time.monotonic()))
+                pieces.append(piece)
+            return "".join(pieces)
+
+        begun = time.monotonic()
+        joins_at = begun + 0.25
+        replies = await asyncio.gather(
+            reply(story, lambda: begun),  # needed now
+            reply(colours, lambda: time.monotonic() + 60),  # always a minute away: waits while anything else runs
+            reply(question, lambda: joins_at),  # its time comes a quarter of a second in
+        )
+        assert replies == [alone[story], alone[colours], alone[question]]
+        story_end = max(at for text, at in log if text == story)
+        question_times = [at for text, at in log if text == question]
+        assert min(at for text, at in log if text == colours) > max(story_end, max(question_times))
+        assert min(question_times) >= joins_at
+        assert min(question_times) < story_end  # it joined the story, not waited for its end
     finally:
         engine.close()
 

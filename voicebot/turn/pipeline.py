@@ -179,9 +179,11 @@ class _HeldEvents:
         self.released.set()
 
 
-#: The conversation so far is read into the model's cache while the user speaks; the shortest
-#: question takes about a second to say, so that reading is needed about then (after a turn's first
-#: audio, before partial transcripts; see ``voicebot.threads.Cores``).
+#: The conversation so far is read into the model's cache while the user speaks. Nobody waits for it
+#: yet: it is always needed this long from now, so it goes after every turn's first audio and every
+#: reply that would otherwise fall silent, and runs while nothing else is needed (see
+#: ``voicebot.threads.Cores`` and ``voicebot.providers.llama_batch``). If it is not done when the
+#: reply starts, the reply reads the rest.
 READ_AHEAD_WITHIN_S = 1.0
 
 
@@ -191,8 +193,9 @@ def _read_ahead(llm: LLM, history: Sequence[Message], note: str) -> Callable[[],
     read_ahead = getattr(stage_providers(llm)[0], "read_ahead", None)
     if read_ahead is None:
         return lambda: None
-    begun = time.monotonic()
-    stop: Callable[[], None] = read_ahead(history, ReplyOptions(note, needed_by=lambda: begun + READ_AHEAD_WITHIN_S))
+    stop: Callable[[], None] = read_ahead(
+        history, ReplyOptions(note, needed_by=lambda: time.monotonic() + READ_AHEAD_WITHIN_S)
+    )
     return stop
 
 
@@ -294,7 +297,7 @@ class PipelineUtterance:
                 else:
                     self._stop_reading()  # the reply reads whatever is not in the cache yet
                     history = [*self._history, Message("user", transcript)]
-                    options = ReplyOptions(self._note(), tools, may_pause=lead.can_wait, needed_by=lead.deadline)
+                    options = ReplyOptions(self._note(), tools, may_pause=lead.can_wait, needed_by=lead.text_deadline)
                     if self._settings.streaming:
                         await self._reply_streaming(clock, emit, history, options, speaker)
                     else:

@@ -87,9 +87,17 @@ class SentenceSplitter:
     To get the first sound out sooner, the *first* segment of a reply may also end at a clause
     boundary (comma, semicolon, colon, dash) once it holds ``first_clause_words`` words, and with
     ``first_segment_words`` it ends after that many words at the latest, at the first word that is
-    not a small glue word ("the", "of", "and"…): a long first sentence would otherwise keep the user
-    waiting while the model writes it, and the rest follows while the first words are spoken. Any
-    segment longer than ``max_chars`` is cut at its last clause boundary or space, so a run-on
+    not a small glue word ("the", "a"…): a long first sentence would otherwise keep the user
+    waiting while the model writes it, and the rest follows while the first words are spoken.
+
+    The next segments grow: the second may end at a clause or after twice as many words, the third
+    after four times as many (:data:`GROWING_SEGMENTS`), then segments are whole sentences. The
+    words after a short first segment must be written and synthesised while it plays (about a
+    second); the rest of a long first sentence in one piece often took longer than that when other
+    sessions shared the cores, and the listener heard a break. Growing pieces keep each one shorter
+    to make than the audio already waiting before it.
+
+    Any segment longer than ``max_chars`` is cut at its last clause boundary or space, so a run-on
     sentence does not hold the voice back.
     """
 
@@ -127,29 +135,39 @@ class SentenceSplitter:
             if is_end and self._buffer[: match.end()].strip():
                 cuts.append(match.end())
                 break
-        if self._emitted == 0:
+        if self._first_segment_words and self._emitted < GROWING_SEGMENTS:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
                     cuts.append(match.end())
                     break
-            if self._first_segment_words and (cut := self._first_words_cut()) is not None:
+            if (cut := self._words_cut(self._first_segment_words << self._emitted)) is not None:
                 cuts.append(cut)
+        elif self._emitted == 0:
+            for match in _CLAUSE_END.finditer(self._buffer):
+                if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
+                    cuts.append(match.end())
+                    break
         if cuts:
             return min(cuts)
         if len(self._buffer) > self._max_chars:
             return _long_cut(self._buffer, self._max_chars)
         return None
 
-    def _first_words_cut(self) -> int | None:
-        """The end of the first segment by word count: after word ``first_segment_words`` or the first
-        complete word past it that is not glue; ``None`` until such a word is complete."""
+    def _words_cut(self, words: int) -> int | None:
+        """The end of a segment by word count: after word ``words`` or the first complete word past
+        it that is not glue; ``None`` until such a word is complete."""
         for count, match in enumerate(_WORD.finditer(self._buffer), start=1):
             if match.end() == len(self._buffer):
                 return None  # the word may still grow
             word = match.group().lower().strip("\"'()[],;:")
-            if count >= self._first_segment_words and word not in _GLUE_WORDS:
+            if count >= words and word not in _GLUE_WORDS:
                 return match.end()
         return None
+
+
+#: With ``first_segment_words``, this many segments are capped, each at twice the words of the one
+#: before (4, 8, 16 by default); sentences come whole after them.
+GROWING_SEGMENTS = 3
 
 
 #: Words a first segment should not end on: it would leave the voice hanging mid-phrase.

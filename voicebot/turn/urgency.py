@@ -34,6 +34,10 @@ from collections.abc import Callable
 #: after about 200-300 ms). Only the order matters: a turn that began to press earlier goes first,
 #: and so does a playing reply whose audio runs out before this.
 FIRST_AUDIO_WITHIN_S = 0.3
+#: A playing reply's model must be writing this long before its audio runs out: enough to write a
+#: segment of the growing sizes (see ``voicebot.turn.text.SentenceSplitter``) and synthesise it
+#: while other sessions share the cores.
+WRITE_AHEAD_S = 1.0
 
 
 class Urgency:
@@ -102,6 +106,14 @@ class ReplyLead:
         if self._started is None:
             return self._begun + FIRST_AUDIO_WITHIN_S
         return self._started + self._ready_ms / 1000
+
+    def text_deadline(self) -> float:
+        """When the model must go on writing this reply: its first words as for :meth:`deadline`,
+        later words :data:`WRITE_AHEAD_S` before the audio handed over runs out (they are still to
+        be written to the end of their segment, and synthesised). Safe to call from any thread."""
+        if self._started is None:
+            return self.deadline()
+        return self.deadline() - WRITE_AHEAD_S
 
     def can_wait(self) -> bool:
         """Whether this reply's next work may wait now: another turn presses and this one has more
