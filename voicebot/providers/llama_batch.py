@@ -7,7 +7,9 @@ one scheduler thread owns it. Each step decodes a single batch: the next token o
 that is generating, plus prompt tokens of sequences that are starting (in chunks, so that a long
 prompt does not stall the others for long); then each sequence samples its next token from its own
 logits with its own seeded sampler. A new request joins at the next step instead of waiting for the
-others to finish, and for a model this small a batch of four tokens costs little more than one.
+others to finish. On this CPU a sequence added to a step is far from free (see :func:`_due`), so a
+step serves only the sequences whose time has come: batching here is about taking
+turns token by token, not about getting more tokens per second.
 
 Each slot keeps the tokens left in its cache after its request ends. A new request takes the free
 slot whose tokens share the longest prefix with its prompt (the system prompt, or the same

@@ -135,18 +135,14 @@ class SentenceSplitter:
             if is_end and self._buffer[: match.end()].strip():
                 cuts.append(match.end())
                 break
-        if self._first_segment_words and self._emitted < GROWING_SEGMENTS:
+        growing = bool(self._first_segment_words) and self._emitted < GROWING_SEGMENTS
+        if growing or self._emitted == 0:
             for match in _CLAUSE_END.finditer(self._buffer):
                 if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
                     cuts.append(match.end())
                     break
-            if (cut := self._words_cut(self._first_segment_words << self._emitted)) is not None:
-                cuts.append(cut)
-        elif self._emitted == 0:
-            for match in _CLAUSE_END.finditer(self._buffer):
-                if len(self._buffer[: match.start()].split()) >= self._first_clause_words:
-                    cuts.append(match.end())
-                    break
+        if growing and (cut := self._words_cut(self._first_segment_words << self._emitted)) is not None:
+            cuts.append(cut)
         if cuts:
             return min(cuts)
         if len(self._buffer) > self._max_chars:
