@@ -231,3 +231,35 @@ def test_a_conversation_read_ahead_is_not_read_again_and_gets_the_same_reply(eng
     read_warm = engine.prompt_tokens_read - before
     assert warm == cold
     assert read_cold > 60 and read_warm < 20  # only the new question (and the chat template's marks)
+
+
+async def test_a_reply_takes_the_slot_of_a_conversation_read_ahead_when_none_is_free() -> None:
+    """A conversation read ahead is needed only once nothing else is, so it may wait in its slot for a
+    long time while replies are written; a reply that finds every slot busy takes its slot at once
+    instead of waiting for the other reply to end."""
+    engine = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=2048, n_threads=2, parallel=2)
+    try:
+        story, question = chat("Tell me a long story about a dragon."), chat("What is the capital of France?")
+        log: list[str] = []
+        begun = asyncio.Event()
+
+        async def reply(name: str, messages: list[dict[str, Any]], tokens: int) -> str:
+            pieces = []
+            async for piece in engine.stream(messages, tokens, 0.2, SEED):
+                log.append(name)
+                begun.set()
+                pieces.append(piece)
+            return "".join(pieces)
+
+        telling = asyncio.create_task(reply("story", story, 160))
+        await begun.wait()
+        history = [*chat("Tell me about the moon."), {"role": "assistant", "content": "The moon is far. " * 30}]
+        reading = engine.read_ahead(history, needed_by=lambda: time.monotonic() + 60)  # never due: it waits
+        await asyncio.sleep(0.2)  # both slots are taken now
+        answer = await reply("answer", question, 24)
+        assert "Paris" in answer
+        assert "story" in log[log.index("answer") :] and not telling.done()  # answered while the story went on
+        await telling
+        reading.set()
+    finally:
+        engine.close()

@@ -141,6 +141,8 @@ class BatchedLlama:
         self.prompt_tokens_read = 0
         """Prompt tokens evaluated so far (those found in the cache are not)."""
         self._requests: queue.SimpleQueue[GenerationRequest | None] = queue.SimpleQueue()
+        self._next: GenerationRequest | None = None
+        """A request taken from the queue while every slot was busy (see :meth:`_admit`)."""
         self._closed = False
         loaded: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
@@ -269,14 +271,18 @@ class BatchedLlama:
         when ``wait``)."""
         while True:
             free = [slot for slot in slots if slot.request is None]
+            if not free and self._gives_way(slots):
+                continue
             if not free:
                 if timeout is not None:
                     time.sleep(timeout)  # every slot is busy, and paused
                 return
-            try:
-                request = self._requests.get(block=wait, timeout=timeout)
-            except queue.Empty:
-                return
+            request, self._next = self._next, None
+            if request is None:
+                try:
+                    request = self._requests.get(block=wait, timeout=timeout)
+                except queue.Empty:
+                    return
             wait = False
             if request is None or request.stop.is_set():
                 continue  # a wake-up, or a request its consumer already left
@@ -291,6 +297,26 @@ class BatchedLlama:
                 continue
             slot = max(free, key=lambda candidate: common_prefix(candidate.tokens, prompt))
             self._start(slot, request, prompt, slots)
+
+    def _gives_way(self, slots: list[_Slot]) -> bool:
+        """Every slot is busy: whether a conversation being read ahead gave its slot to a reply
+        waiting for one. A reading ahead is only needed once nothing else is (it may wait for a long
+        time while replies are written) and only saves time later; a reply is somebody's answer.
+        Looks at the next request without losing its place (it is admitted first)."""
+        reader = next((slot for slot in slots if _reads_only(slot)), None)
+        if reader is None:
+            return False
+        while self._next is None:
+            try:
+                request = self._requests.get_nowait()
+            except queue.Empty:
+                return False
+            if request is not None and not request.stop.is_set():
+                self._next = request
+        if self._next.max_tokens == 0:
+            return False  # another reading ahead: it waits like any request
+        self._finish(reader)  # what it read stays in the cache
+        return True
 
     def _start(self, slot: _Slot, request: GenerationRequest, prompt: list[int], slots: list[_Slot]) -> None:
         last = len(prompt) - 1  # the prompt's last token is always evaluated: it gives the logits
