@@ -104,9 +104,10 @@ def _deadline(slot: _Slot) -> float:
     return request.submitted if request.needed_by is None else request.needed_by()
 
 
-def _due(active: list[_Slot], now: float) -> list[_Slot]:
+def _due(active: list[_Slot], now: float) -> tuple[list[_Slot], float]:
     """The sequences a step serves, the one needed first first: that one, and every other whose
-    deadline has come. The others wait for a later step.
+    deadline has come. The others wait for a later step. Also the first one's deadline: the step is
+    needed then (each deadline is asked once a step; some move with the clock).
 
     Riders are not free on this CPU: a step of two or three sequences took 27 and 34 ms where one
     took 16 (2 threads), and 50 and 81 ms where one took 28 (1 thread). Three turns that
@@ -114,8 +115,9 @@ def _due(active: list[_Slot], now: float) -> list[_Slot]:
     then queued for the voice together; served in order, the first is spoken while the second is
     written. Work that can wait (a reply whose audio lasts, a conversation read ahead) runs in the
     steps nobody needs sooner, and joins as soon as its own time has come."""
-    ordered = sorted(active, key=_deadline)
-    return [ordered[0], *(slot for slot in ordered[1:] if _deadline(slot) <= now)]
+    ordered = sorted(((_deadline(slot), slot) for slot in active), key=lambda pair: pair[0])
+    first_deadline, first = ordered[0]
+    return [first, *(slot for deadline, slot in ordered[1:] if deadline <= now)], first_deadline
 
 
 def _reads_only(slot: _Slot) -> bool:
@@ -367,7 +369,8 @@ class BatchedLlama:
         active = [slot for slot in slots if slot.request is not None and not _paused(slot)]
         if not active:
             return not any(slot.request for slot in slots)
-        active = _due(active, time.monotonic())
+        alone = len(active) == 1  # nobody else wants the model now, due or not
+        active, needed_at = _due(active, time.monotonic())
         # What each slot feeds this step: its sampled token, or the next part of its prompt (a chunk
         # for the reader needed first, a little for the others).
         readers = [slot for slot in active if slot.next_token is None and slot.pending]
@@ -377,7 +380,7 @@ class BatchedLlama:
             if slot.next_token is not None:
                 feeds[slot.seq_id] = [slot.next_token]
             elif readers and slot is readers[0]:
-                feeds[slot.seq_id] = slot.pending[: _PROMPT_CHUNK_ALONE if len(active) == 1 else _PROMPT_CHUNK]
+                feeds[slot.seq_id] = slot.pending[: _PROMPT_CHUNK_ALONE if alone else _PROMPT_CHUNK]
             elif slot.pending and ride > 0:
                 feeds[slot.seq_id] = slot.pending[:ride]
                 ride -= len(feeds[slot.seq_id])
@@ -398,7 +401,7 @@ class BatchedLlama:
                 batch.n_tokens += 1
             if tokens and gives_logits:
                 slot.logits_at = batch.n_tokens - 1
-        cores = CORES.take(self._n_threads, _deadline(active[0]))  # the step is needed when its first sequence is
+        cores = CORES.take(self._n_threads, needed_at)
         try:
             self._use_threads(cores)
             decoded = self._decode(slots, active)

@@ -166,7 +166,7 @@ class SentenceSplitter:
 GROWING_SEGMENTS = 3
 
 
-#: Words a first segment should not end on: it would leave the voice hanging mid-phrase.
+#: Words a segment cut by its word count should not end on: it would leave the voice hanging mid-phrase.
 _GLUE_WORDS = frozenset(
     [
         "a",
