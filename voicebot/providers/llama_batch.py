@@ -15,6 +15,18 @@ Each slot keeps the tokens left in its cache after its request ends. A new reque
 slot whose tokens share the longest prefix with its prompt (the system prompt, or the same
 conversation's earlier turns), and only the rest of the prompt is evaluated.
 
+A reply must not depend on how its prompt reached the cache (read ahead while the user spoke, in
+chunks of any size, beside other conversations, in any slot): a replayed session gets the same
+replies, and so does a turn whose history was read ahead. llama.cpp's numbers are not that stable
+by default. Its flash attention gives different logits for the same tokens read in chunks of 32 or
+of 128, and in a cache shared by all sequences a sequence's tokens land in whatever cells are free,
+which changes the order of the sums over them. So each sequence has a cache of its own (a stream,
+``n_ctx / parallel`` tokens, where a token's cell is its position), attention is the plain kernel,
+and no prompt token is ever read alone (a lone token goes through another kernel than two or more).
+Measured on the embedded model, the same prompt then gives bit-identical logits whatever the
+chunking, the riders and the slot; it is also faster here (a step attends over its own sequence's
+cells, not over every conversation's).
+
 Everything that touches llama.cpp (loading, decoding, sampling) runs on the scheduler thread: llama.cpp
 built with OpenMP starts a team of compute threads for every OS thread that calls it, and teams on
 different threads fight for the cores (see ``voicebot.threads.dedicated_thread``).
@@ -45,6 +57,9 @@ _PROMPT_CHUNK_ALONE = 128
 _PROMPT_RIDE = 8
 #: Room in the batch (a step holds far fewer tokens).
 _BATCH = 512
+#: The fewest prompt tokens a sequence reads in a step: a token read alone gets slightly different
+#: numbers (see the module's docstring).
+_FEWEST = 2
 #: When every sequence is paused, the scheduler looks again this often (seconds).
 _PAUSED_POLL_S = 0.02
 #: Tokens llama.cpp computes at once (a batch is split into these). Its work buffers are sized for
@@ -118,6 +133,29 @@ def _due(active: list[_Slot], now: float) -> tuple[list[_Slot], float]:
     ordered = sorted(((_deadline(slot), slot) for slot in active), key=lambda pair: pair[0])
     first_deadline, first = ordered[0]
     return [first, *(slot for deadline, slot in ordered[1:] if deadline <= now)], first_deadline
+
+
+def _prompt_part(pending: list[int], size: int) -> list[int]:
+    """The next ``size`` prompt tokens to read, never one alone and never leaving one alone behind
+    (see the module's docstring)."""
+    size = max(size, _FEWEST)
+    if len(pending) - size == 1:
+        size += 1
+    return pending[:size]
+
+
+def without_oldest_turn(messages: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """``messages`` without the oldest exchange after the system messages: its first message and
+    whatever follows up to the next user message. None when only the last user message would be
+    left to drop."""
+    start = next((i for i, message in enumerate(messages) if message.get("role") != "system"), len(messages))
+    following = next(
+        (i for i in range(start + 1, len(messages)) if messages[i].get("role") == "user"),
+        None,
+    )
+    if following is None:
+        return None
+    return [*messages[:start], *messages[following:]]
 
 
 def _reads_only(slot: _Slot) -> bool:
@@ -242,8 +280,10 @@ class BatchedLlama:
         params.n_threads = params.n_threads_batch = n_threads
         self._n_threads = self._threads_now = n_threads
         params.n_seq_max = self._parallel
-        params.kv_unified = True  # any sequence may use the whole context; short ones leave room
+        params.kv_unified = False  # a cache per sequence, and plain attention: see the module's docstring
+        params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
         self._ctx = _internals.LlamaContext(model=self._model, params=params, verbose=False)
+        self._seq_ctx = int(llama_cpp.llama_n_ctx_seq(self._ctx.ctx))
         self._batch = llama_cpp.llama_batch_init(_BATCH, 0, 1)
         self._vocab = llama_cpp.llama_model_get_vocab(self._model.model)
         self._llama_cpp: Any = llama_cpp
@@ -268,6 +308,25 @@ class BatchedLlama:
         )
         return tokens
 
+    def _fitting_prompt(self, request: GenerationRequest) -> list[int]:
+        """The request's prompt, without the conversation's oldest turns while it leaves no room for
+        the reply in the sequence's share of the context: a long conversation goes on, forgetting its
+        beginning, rather than failing. A single message too long for the share is an error."""
+        messages = request.messages
+        prompt = self._prompt(messages)
+        while len(prompt) + request.max_tokens > self._seq_ctx:
+            shorter = without_oldest_turn(messages)
+            if shorter is None:
+                break
+            messages = shorter
+            prompt = self._prompt(messages)
+        if len(prompt) + _FEWEST > self._seq_ctx:
+            raise ValueError(
+                f"the conversation ({len(prompt)} tokens) does not fit the context"
+                f" ({self._seq_ctx} tokens for each of {self._parallel} conversations)"
+            )
+        return prompt
+
     def _admit(self, slots: list[_Slot], wait: bool, timeout: float | None = None) -> None:
         """Take queued requests into free slots (sleeping until one comes, or ``timeout`` passes,
         when ``wait``)."""
@@ -289,11 +348,7 @@ class BatchedLlama:
             if request is None or request.stop.is_set():
                 continue  # a wake-up, or a request its consumer already left
             try:
-                prompt = self._prompt(request.messages)
-                if len(prompt) >= self._ctx.n_ctx():
-                    raise ValueError(
-                        f"the conversation ({len(prompt)} tokens) does not fit the context ({self._ctx.n_ctx()})"
-                    )
+                prompt = self._fitting_prompt(request)
             except Exception as exc:  # noqa: BLE001 - handed to the consumer
                 request.post(exc)
                 continue
@@ -321,15 +376,18 @@ class BatchedLlama:
         return True
 
     def _start(self, slot: _Slot, request: GenerationRequest, prompt: list[int], slots: list[_Slot]) -> None:
-        last = len(prompt) - 1  # the prompt's last token is always evaluated: it gives the logits
+        # The prompt's last tokens are always read: the last gives the logits, and it is not read alone.
+        last = max(0, len(prompt) - _FEWEST)
         keep = min(common_prefix(slot.tokens, prompt), last)
         # Another slot (even a busy one) may hold more of this prompt, e.g. the system prompt while
-        # this slot is empty: share its cache cells (a copy of ids, not of data, in a unified cache).
+        # this slot is empty: copy its cache (a copy of the data, a few milliseconds: far less
+        # than reading the tokens again).
         donor = max(slots, key=lambda other: common_prefix(other.tokens, prompt))
         shared = min(common_prefix(donor.tokens, prompt), last)
         if donor is not slot and shared > keep:
             self._ctx.kv_cache_seq_rm(slot.seq_id, 0, -1)
-            self._ctx.kv_cache_seq_cp(donor.seq_id, slot.seq_id, 0, shared)
+            self._ctx.kv_cache_seq_cp(donor.seq_id, slot.seq_id, -1, -1)  # across caches only whole ones
+            self._ctx.kv_cache_seq_rm(slot.seq_id, shared, -1)
             keep = shared
         else:
             self._ctx.kv_cache_seq_rm(slot.seq_id, keep, -1)
@@ -380,10 +438,17 @@ class BatchedLlama:
             if slot.next_token is not None:
                 feeds[slot.seq_id] = [slot.next_token]
             elif readers and slot is readers[0]:
-                feeds[slot.seq_id] = slot.pending[: _PROMPT_CHUNK_ALONE if alone else _PROMPT_CHUNK]
+                feeds[slot.seq_id] = _prompt_part(slot.pending, _PROMPT_CHUNK_ALONE if alone else _PROMPT_CHUNK)
             elif slot.pending and ride > 0:
-                feeds[slot.seq_id] = slot.pending[:ride]
+                feeds[slot.seq_id] = _prompt_part(slot.pending, ride)
                 ride -= len(feeds[slot.seq_id])
+        for slot in active:
+            if len(slot.tokens) + len(feeds.get(slot.seq_id, [])) > self._seq_ctx:
+                del feeds[slot.seq_id]  # its own share of the context is full; the others go on
+                self._finish(slot, RuntimeError(f"the context is full ({self._seq_ctx} tokens for this conversation)"))
+        active = [slot for slot in active if slot.request is not None]
+        if not active:
+            return True
         batch = self._batch
         batch.n_tokens = 0
         for slot in active:
@@ -404,7 +469,7 @@ class BatchedLlama:
         cores = CORES.take(self._n_threads, needed_at)
         try:
             self._use_threads(cores)
-            decoded = self._decode(slots, active)
+            decoded = self._decode(active)
         finally:
             CORES.give(cores)
         if not decoded:
@@ -430,16 +495,11 @@ class BatchedLlama:
             self._llama_cpp.llama_set_n_threads(self._ctx.ctx, count, count)
             self._threads_now = count
 
-    def _decode(self, slots: list[_Slot], active: list[_Slot]) -> bool:
-        """Decode the batch; when the context is full, forget idle slots' caches and try again, then
-        give up the longest conversation (its consumer gets the error)."""
+    def _decode(self, active: list[_Slot]) -> bool:
+        """Decode the batch; if llama.cpp cannot (each sequence's share of the context is checked
+        before, so this is not expected), give up the longest conversation (its consumer gets the
+        error) and let the others try again."""
         code = self._llama_cpp.llama_decode(self._ctx.ctx, self._batch)
-        if code == 1:
-            for slot in slots:
-                if slot.request is None and slot.tokens:
-                    self._ctx.kv_cache_seq_rm(slot.seq_id, 0, -1)
-                    slot.tokens = []
-            code = self._llama_cpp.llama_decode(self._ctx.ctx, self._batch)
         if code == 0:
             return True
         for slot in active:  # whatever the failed step wrote is not part of any sequence
@@ -447,7 +507,7 @@ class BatchedLlama:
         longest = max(active, key=lambda slot: len(slot.tokens) + len(slot.pending))
         self._ctx.kv_cache_seq_rm(longest.seq_id, 0, -1)
         longest.tokens = []
-        self._finish(longest, RuntimeError(f"llama.cpp could not decode (code {code}): the context is full"))
+        self._finish(longest, RuntimeError(f"llama.cpp could not decode (code {code})"))
         return False
 
     def _piece(self, token: int) -> bytes:
