@@ -333,3 +333,32 @@ async def test_a_reply_takes_the_slot_of_a_conversation_read_ahead_when_none_is_
         reading.set()
     finally:
         engine.close()
+
+
+def test_the_users_words_read_while_they_speak_leave_only_the_last_ones_to_read() -> None:
+    """A partial transcript is read ahead ``unfinished``: up to its last word, without the tokens that
+    close the message. The reply to the whole question then reads only the words after it and the
+    closing marks, and says exactly what it says when read cold."""
+    engine = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=2048, n_threads=2, parallel=1)
+    asked = chat("Can you recommend a good book about the history of the Roman Empire?")
+    spoken_so_far = chat("Can you recommend a good book about the history of")
+    another = [{"role": "system", "content": "Another note."}, {"role": "user", "content": "Hi"}]
+    try:
+        engine.generate(another, 2, 0.2, SEED)
+        before = engine.prompt_tokens_read
+        cold = engine.generate(asked, 24, 0.2, SEED)
+        read_cold = engine.prompt_tokens_read - before
+        engine.generate(another, 2, 0.2, SEED)  # the cache forgets the question
+        read = threading.Event()
+        mark = engine.prompt_tokens_read
+        engine.submit(GenerationRequest(spoken_so_far, 0, 0.0, 0, _when_over(read), unfinished=True))
+        assert read.wait(30)
+        read_ahead = engine.prompt_tokens_read - mark
+        before = engine.prompt_tokens_read
+        warm = engine.generate(asked, 24, 0.2, SEED)
+        read_warm = engine.prompt_tokens_read - before
+        assert warm == cold
+        assert read_ahead > read_cold - 20  # the system prompt and the words so far ...
+        assert read_warm <= 12  # ... leave " the Roman Empire?", and the marks that close it and open the reply
+    finally:
+        engine.close()

@@ -86,6 +86,9 @@ class GenerationRequest:
     needed_by: Callable[[], float] | None = None
     """When the reply's next token is needed (``time.monotonic()``); by default, when it was submitted.
     A step takes the cores with the earliest of its sequences' deadlines (see ``voicebot.threads.Cores``)."""
+    unfinished: bool = False
+    """The last message is still being spoken: read it up to its last word, without the tokens that
+    close it (see :meth:`BatchedLlama.read_ahead`)."""
     submitted: float = field(default_factory=time.monotonic)
 
 
@@ -223,11 +226,13 @@ class BatchedLlama:
             self._requests.put(None)  # wake the scheduler if it sleeps
 
     def read_ahead(
-        self, messages: list[dict[str, Any]], needed_by: Callable[[], float] | None = None
+        self, messages: list[dict[str, Any]], needed_by: Callable[[], float] | None = None, unfinished: bool = False
     ) -> threading.Event:
         """Read ``messages`` into the cache now, writing nothing: a later request that begins with them
-        reads only the rest. Set the returned event to give up (when the request comes first)."""
-        request = GenerationRequest(messages, 0, 0.0, 0, lambda item: None, needed_by=needed_by)
+        reads only the rest. ``unfinished``: the last message is the user's words so far; they are
+        read, but not the tokens that end the message (the words go on). Set the returned event to
+        give up (when the request comes first)."""
+        request = GenerationRequest(messages, 0, 0.0, 0, lambda item: None, needed_by=needed_by, unfinished=unfinished)
         self.submit(request)
         return request.stop
 
@@ -301,11 +306,16 @@ class BatchedLlama:
             stop_token_ids=[eos],
         )
 
-    def _prompt(self, messages: list[dict[str, Any]]) -> list[int]:
+    def _prompt(self, messages: list[dict[str, Any]], unfinished: bool = False) -> list[int]:
         formatted = self._formatter(messages=messages)
-        tokens: list[int] = self._model.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
-        )
+        text: str = formatted.prompt
+        if unfinished and messages:  # up to the last message's words, not the marks that close it
+            words = str(messages[-1].get("content") or "")
+            at = text.rfind(words) if words else -1
+            if at >= 0:
+                text = text[: at + len(words)]
+        add_bos = not formatted.added_special
+        tokens: list[int] = self._model.tokenize(text.encode("utf-8"), add_bos=add_bos, special=True)
         return tokens
 
     def _fitting_prompt(self, request: GenerationRequest) -> list[int]:
@@ -313,13 +323,13 @@ class BatchedLlama:
         the reply in the sequence's share of the context: a long conversation goes on, forgetting its
         beginning, rather than failing. A single message too long for the share is an error."""
         messages = request.messages
-        prompt = self._prompt(messages)
+        prompt = self._prompt(messages, request.unfinished)
         while len(prompt) + request.max_tokens > self._seq_ctx:
             shorter = without_oldest_turn(messages)
             if shorter is None:
                 break
             messages = shorter
-            prompt = self._prompt(messages)
+            prompt = self._prompt(messages, request.unfinished)
         if len(prompt) + _FEWEST > self._seq_ctx:
             raise ValueError(
                 f"the conversation ({len(prompt)} tokens) does not fit the context"
@@ -331,6 +341,7 @@ class BatchedLlama:
         """Take queued requests into free slots (sleeping until one comes, or ``timeout`` passes,
         when ``wait``)."""
         while True:
+            self._finish_stopped(slots)  # e.g. a reading ahead superseded by the next: its slot is free
             free = [slot for slot in slots if slot.request is None]
             if not free and self._gives_way(slots):
                 continue
@@ -413,6 +424,12 @@ class BatchedLlama:
         sampler.add_dist(request.seed)
         return sampler
 
+    def _finish_stopped(self, slots: list[_Slot]) -> None:
+        """End the requests whose consumers left (a barge-in, a reading ahead given up)."""
+        for slot in slots:
+            if slot.request is not None and slot.request.stop.is_set():
+                self._finish(slot)
+
     def _finish(self, slot: _Slot, outcome: object = END) -> None:
         request, slot.request = slot.request, None
         slot.pending, slot.next_token, slot.sampler = [], None, None
@@ -421,9 +438,7 @@ class BatchedLlama:
 
     def _step(self, slots: list[_Slot]) -> bool:
         """One decoding step of every sequence that is not paused; whether there was one."""
-        for slot in slots:
-            if slot.request is not None and slot.request.stop.is_set():
-                self._finish(slot)
+        self._finish_stopped(slots)
         active = [slot for slot in slots if slot.request is not None and not _paused(slot)]
         if not active:
             return not any(slot.request for slot in slots)

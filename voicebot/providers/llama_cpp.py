@@ -71,14 +71,18 @@ class LlamaCppLLM:
             needed_by=options.needed_by,
         )
 
-    def read_ahead(self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS) -> Callable[[], None]:
+    def read_ahead(
+        self, history: Sequence[Message], options: ReplyOptions = NO_OPTIONS, unfinished: bool = False
+    ) -> Callable[[], None]:
         """Read the conversation so far into the model's cache while the user speaks, so that the
-        reply reads only the user's new words; returns a function that gives up (the reply began).
+        reply reads only what is new; returns a function that gives up (the reply began).
+        ``unfinished``: the last message is the user's words so far (a partial transcript).
 
         Reading costs about 5 ms a token here: the system prompt's note changes every minute (the
         time), and then a conversation's whole history must be read again; done at the end of the
-        turn, that took longer than everything else together."""
-        return self._engine.read_ahead(self._messages(history, options), options.needed_by).set
+        turn, that took longer than everything else together. The user's own words are a dozen
+        tokens or more, read while other turns wait for the model too when sessions answer at once."""
+        return self._engine.read_ahead(self._messages(history, options), options.needed_by, unfinished).set
 
     def warm(self) -> None:
         """One short reply: loads the weights into memory and leaves the system prompt in the cache,

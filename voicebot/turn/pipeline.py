@@ -33,6 +33,7 @@ from voicebot.turn.events import (
     EarlyReply,
     FallbackUsed,
     NothingHeard,
+    PartialTranscript,
     ReplyDone,
     ReplyPiece,
     SegmentAudio,
@@ -187,16 +188,45 @@ class _HeldEvents:
 READ_AHEAD_WITHIN_S = 1.0
 
 
-def _read_ahead(llm: LLM, history: Sequence[Message], note: str) -> Callable[[], None]:
-    """Let the stage's first provider read the conversation so far (if it can: the embedded model);
-    returns a function that stops it."""
-    read_ahead = getattr(stage_providers(llm)[0], "read_ahead", None)
-    if read_ahead is None:
-        return lambda: None
-    stop: Callable[[], None] = read_ahead(
-        history, ReplyOptions(note, needed_by=lambda: time.monotonic() + READ_AHEAD_WITHIN_S)
-    )
-    return stop
+class _ReadAhead:
+    """The conversation read into the model's cache while the user speaks (if the stage's first
+    provider can: the embedded model): the history when the turn opens, then the user's words as
+    partial transcripts come in, all but the last word (which may still change). The reply then reads
+    only what differs from the last of them (the last word or two, and the tokens that close the
+    message) instead of the whole question, at the moment other turns may wait for the model too.
+    The reply is the same either way: see ``voicebot.providers.llama_batch``."""
+
+    def __init__(self, llm: LLM, history: Sequence[Message], note: str) -> None:
+        self._read = getattr(stage_providers(llm)[0], "read_ahead", None)
+        self._history = list(history)
+        self._note = note
+        self._words = ""
+        self._stop: Callable[[], None] = lambda: None
+        self._reading = self._read is not None
+        self._start(self._history, unfinished=False)
+
+    def _start(self, messages: list[Message], unfinished: bool) -> None:
+        if self._read is None or not self._reading:
+            return
+        self._stop()  # the newer reading supersedes it (and goes on from what it read)
+        options = ReplyOptions(self._note, needed_by=lambda: time.monotonic() + READ_AHEAD_WITHIN_S)
+        self._stop = self._read(messages, options, unfinished=unfinished)
+
+    def words(self, partial: str) -> None:
+        """The user's words so far: read all but the last."""
+        head = partial.strip().rpartition(" ")[0].strip()
+        if head and head != self._words:
+            self._words = head
+            self._start([*self._history, Message("user", head)], unfinished=True)
+
+    def stop(self) -> None:
+        """A reply begins (it reads whatever is not in the cache yet), or the turn ends."""
+        self._stop()
+        self._reading = False
+
+    def allow(self) -> None:
+        """The user went on speaking after a reply was begun early: read their words again."""
+        self._reading = self._read is not None
 
 
 class PipelineUtterance:
@@ -228,8 +258,14 @@ class PipelineUtterance:
         self._llm = _notifying(stages.llm, notify)
         self._tts = _notifying(stages.tts, notify)
         self._pcm = bytearray()
-        self._recognition: Recognition = start_recognition(self._asr, emit, engine.partial_interval_ms, engine.urgency)
-        self._stop_reading = _read_ahead(stages.llm, self._history, self._note())
+        self._reading = _ReadAhead(stages.llm, self._history, self._note())
+
+        def heard(event: TurnEvent) -> None:
+            emit(event)
+            if isinstance(event, PartialTranscript):
+                self._reading.words(event.text)
+
+        self._recognition: Recognition = start_recognition(self._asr, heard, engine.partial_interval_ms, engine.urgency)
 
     def _note(self) -> str:
         """The system prompt's note for this turn: the user's date and time."""
@@ -240,7 +276,7 @@ class PipelineUtterance:
         self._recognition.feed(pcm)
 
     async def aclose(self) -> None:
-        self._stop_reading()
+        self._reading.stop()
         self._drop_early()
         await self._recognition.aclose()
 
@@ -253,6 +289,7 @@ class PipelineUtterance:
 
     def resume(self) -> None:
         if self._drop_early():
+            self._reading.allow()
             self._recognition.resume()
 
     def _drop_early(self) -> bool:
@@ -295,7 +332,7 @@ class PipelineUtterance:
                 if tools is not None and match is not None:
                     await self._answer(emit, tools, match, speaker)
                 else:
-                    self._stop_reading()  # the reply reads whatever is not in the cache yet
+                    self._reading.stop()  # the reply reads whatever is not in the cache yet
                     history = [*self._history, Message("user", transcript)]
                     options = ReplyOptions(self._note(), tools, may_pause=lead.can_wait, needed_by=lead.text_deadline)
                     if self._settings.streaming:
