@@ -46,13 +46,12 @@ from typing import Any
 
 from voicebot.threads import CORES, END, LoopInbox
 
-#: Prompt tokens evaluated per step for the sequence needed first, while other sequences are active.
-#: Everyone waits for the step: a long prompt (a conversation's history) is read in chunks, so a turn
-#: that needs the model meanwhile waits at most one chunk (about 0.2 s here).
-_PROMPT_CHUNK = 32
-#: ... and when it is the only one. Bigger chunks read faster: 393 tokens took 3.2 s in chunks of 32,
-#: 2.2 s in chunks of 64 and 1.6 s in chunks of 128 (2 cores).
-_PROMPT_CHUNK_ALONE = 128
+#: Prompt tokens evaluated per step for the sequence needed first. Everyone waits for a step (it
+#: cannot be interrupted): a long prompt is read in chunks, so a turn that needs the model meanwhile
+#: waits at most one chunk, about 70 ms here. Bigger chunks hardly read faster with a cache per
+#: sequence and plain attention: 256 tokens took 1.11 s in chunks of 16, 1.10 s in chunks of 32 and
+#: 1.03 s in chunks of 128 (2 cores; a step of 128 took half a second).
+_PROMPT_CHUNK = 16
 #: ... and for all the other sequences together: they ride along in a step somebody else needs sooner.
 _PROMPT_RIDE = 8
 #: Room in the batch (a step holds far fewer tokens).
@@ -442,7 +441,6 @@ class BatchedLlama:
         active = [slot for slot in slots if slot.request is not None and not _paused(slot)]
         if not active:
             return not any(slot.request for slot in slots)
-        alone = len(active) == 1  # nobody else wants the model now, due or not
         active, needed_at = _due(active, time.monotonic())
         # What each slot feeds this step: its sampled token, or the next part of its prompt (a chunk
         # for the reader needed first, a little for the others).
@@ -453,7 +451,7 @@ class BatchedLlama:
             if slot.next_token is not None:
                 feeds[slot.seq_id] = [slot.next_token]
             elif readers and slot is readers[0]:
-                feeds[slot.seq_id] = _prompt_part(slot.pending, _PROMPT_CHUNK_ALONE if alone else _PROMPT_CHUNK)
+                feeds[slot.seq_id] = _prompt_part(slot.pending, _PROMPT_CHUNK)
             elif slot.pending and ride > 0:
                 feeds[slot.seq_id] = _prompt_part(slot.pending, ride)
                 ride -= len(feeds[slot.seq_id])
@@ -464,11 +462,30 @@ class BatchedLlama:
         active = [slot for slot in active if slot.request is not None]
         if not active:
             return True
+        # The generated tokens are decoded together, each prompt part apart: llama.cpp splits a batch
+        # into parts with as many tokens of each sequence, and a prompt part beside a generated token
+        # would be read one token alone, then the rest (see the module's docstring). Apart, the step
+        # costs the same: the parts were computed one after the other anyway.
+        writing = [slot for slot in active if slot.next_token is not None]
+        groups = [writing] if writing else []
+        groups += [[slot] for slot in active if slot.next_token is None and feeds.get(slot.seq_id)]
+        cores = CORES.take(self._n_threads, needed_at)
+        try:
+            self._use_threads(cores)
+            for group in groups:
+                self._fill_batch(group, feeds)
+                if self._decode(group):
+                    self._advance(group, feeds)
+        finally:
+            CORES.give(cores)
+        return True
+
+    def _fill_batch(self, group: list[_Slot], feeds: dict[int, list[int]]) -> None:
         batch = self._batch
         batch.n_tokens = 0
-        for slot in active:
-            tokens = feeds.get(slot.seq_id, [])
-            read_all = bool(tokens) and len(tokens) == len(slot.pending)
+        for slot in group:
+            tokens = feeds[slot.seq_id]
+            read_all = len(tokens) == len(slot.pending)
             gives_logits = slot.next_token is not None or (read_all and not _reads_only(slot))
             slot.logits_at = None
             for offset, token in enumerate(tokens):
@@ -479,18 +496,13 @@ class BatchedLlama:
                 batch.seq_id[i][0] = slot.seq_id
                 batch.logits[i] = gives_logits and offset == len(tokens) - 1
                 batch.n_tokens += 1
-            if tokens and gives_logits:
+            if gives_logits:
                 slot.logits_at = batch.n_tokens - 1
-        cores = CORES.take(self._n_threads, needed_at)
-        try:
-            self._use_threads(cores)
-            decoded = self._decode(active)
-        finally:
-            CORES.give(cores)
-        if not decoded:
-            return True  # nothing of this step was kept; the others try again next step
-        for slot in active:
-            tokens = feeds.get(slot.seq_id, [])
+
+    def _advance(self, group: list[_Slot], feeds: dict[int, list[int]]) -> None:
+        """After a decode: the group's tokens are in the cache; sample the next ones."""
+        for slot in group:
+            tokens = feeds[slot.seq_id]
             slot.tokens.extend(tokens)
             if slot.next_token is not None:
                 slot.next_token = None
@@ -501,7 +513,6 @@ class BatchedLlama:
                 self._sample(slot)
             elif not slot.pending and _reads_only(slot):
                 self._finish(slot)  # a prompt read ahead (see ``read_ahead``): now in the cache
-        return True
 
     def _use_threads(self, count: int) -> None:
         """Decode with ``count`` threads from now on: as many as the step got cores (see
