@@ -2,11 +2,11 @@
 
 A llama.cpp context is not thread-safe, and one generation at a time made sessions queue: with four
 people talking, the last one waited for three whole replies before the model wrote its first word.
-Here one context holds up to ``parallel`` sequences (one KV cache, each sequence with its own id) and
-one scheduler thread owns it. Each step decodes a single batch: the next token of every sequence
-that is generating, plus prompt tokens of sequences that are starting (in chunks, so that a long
-prompt does not stall the others for long); then each sequence samples its next token from its own
-logits with its own seeded sampler. A new request joins at the next step instead of waiting for the
+Here one context holds up to ``parallel`` sequences (each with its own id and its own KV cache) and
+one scheduler thread owns it. Each step decodes the next token of every sequence that is generating
+in one batch, and prompt tokens of sequences that are starting (in chunks, so that a long prompt
+does not stall the others for long) in a batch each; then each sequence samples its next token from
+its own logits with its own seeded sampler. A new request joins at the next step instead of waiting for the
 others to finish. On this CPU a sequence added to a step is far from free (see :func:`_due`), so a
 step serves only the sequences whose time has come: batching here is about taking
 turns token by token, not about getting more tokens per second.
@@ -127,7 +127,8 @@ def _due(active: list[_Slot], now: float) -> tuple[list[_Slot], float]:
     needed then (each deadline is asked once a step; some move with the clock).
 
     Riders are not free on this CPU: a step of two or three sequences took 27 and 34 ms where one
-    took 16 (2 threads), and 50 and 81 ms where one took 28 (1 thread). Three turns that
+    took 16 (2 threads), and 50 and 81 ms where one took 28 (1 thread), with the shared cache of
+    before; with a cache per sequence, 21 and 27 ms where one took 12 (2 threads). Three turns that
     pressed at once wrote their first words together, three times slower, and their first segments
     then queued for the voice together; served in order, the first is spoken while the second is
     written. Work that can wait (a reply whose audio lasts, a conversation read ahead) runs in the
