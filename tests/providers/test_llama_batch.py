@@ -135,25 +135,48 @@ def test_without_oldest_turn_drops_the_first_exchange_and_keeps_the_system_and_t
     assert without_oldest_turn([*first, question]) == [question]
 
 
+def _long_conversation() -> list[dict[str, Any]]:
+    """194 tokens: too long for a share of 256 with room for a reply of 80."""
+    turns = [
+        ("Tell me about the moon.", "The moon is Earth's only natural satellite, and it shapes our tides. " * 3),
+        ("And the sun?", "The sun is the star at the centre of our solar system, a ball of hot plasma. " * 2),
+        ("What about Mars?", "Mars is the fourth planet from the sun, cold, dusty and red."),
+    ]
+    history: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
+    for question, answer in turns:
+        history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+    return [*history, {"role": "user", "content": "Which of them is the biggest?"}]
+
+
 def test_a_conversation_longer_than_its_share_of_the_context_forgets_its_oldest_turns() -> None:
     """Rather than failing, a long conversation is answered as if its oldest turns had not been said:
     exactly the reply to the conversation without them."""
     small = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=768, n_threads=2, parallel=3)  # 256 tokens each
     try:
-        turns = [
-            ("Tell me about the moon.", "The moon is Earth's only natural satellite, and it shapes our tides. " * 3),
-            ("And the sun?", "The sun is the star at the centre of our solar system, a ball of hot plasma. " * 2),
-            ("What about Mars?", "Mars is the fourth planet from the sun, cold, dusty and red."),
-        ]
-        history: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM}]
-        for question, answer in turns:
-            history += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-        asked = [*history, {"role": "user", "content": "Which of them is the biggest?"}]
+        asked = _long_conversation()
         shorter = without_oldest_turn(asked)
         assert shorter is not None
         long_reply = small.generate(asked, 80, 0.2, SEED)  # 194 tokens: no room for 80 more in 256
         assert long_reply  # answered, not failed
         assert small.generate(shorter, 80, 0.2, SEED) == long_reply  # 131 tokens: room enough
+    finally:
+        small.close()
+
+
+def test_a_long_conversation_read_ahead_loses_the_same_oldest_turns_as_its_reply() -> None:
+    """A reading ahead leaves room for the reply to come (``room``): a conversation too long for its
+    share of the context is trimmed as its reply's prompt will be, so the reply finds all of it in the
+    cache (without the room, the whole conversation was read, and the reply read its trimmed prompt
+    again after the system prompt)."""
+    small = BatchedLlama(resolve_model_path(EMBEDDED), n_ctx=256, n_threads=2, parallel=1)
+    try:
+        asked = _long_conversation()
+        read = threading.Event()
+        small.submit(GenerationRequest(asked, 0, 0.0, 0, _when_over(read), room=80))
+        assert read.wait(30)
+        before = small.prompt_tokens_read
+        assert small.generate(asked, 80, 0.2, SEED)  # the prompt leaves out the moon: no room for 80 more
+        assert small.prompt_tokens_read - before <= 2  # only the last two tokens, always read again
     finally:
         small.close()
 

@@ -88,6 +88,9 @@ class GenerationRequest:
     unfinished: bool = False
     """The last message is still being spoken: read it up to its last word, without the tokens that
     close it (see :meth:`BatchedLlama.read_ahead`)."""
+    room: int = 0
+    """Tokens to leave for the reply when the conversation is trimmed to fit the context (at least
+    ``max_tokens``): a reading ahead leaves what its reply will write, so that both trim alike."""
     submitted: float = field(default_factory=time.monotonic)
 
 
@@ -226,13 +229,21 @@ class BatchedLlama:
             self._requests.put(None)  # wake the scheduler if it sleeps
 
     def read_ahead(
-        self, messages: list[dict[str, Any]], needed_by: Callable[[], float] | None = None, unfinished: bool = False
+        self,
+        messages: list[dict[str, Any]],
+        needed_by: Callable[[], float] | None = None,
+        unfinished: bool = False,
+        reply_tokens: int = 0,
     ) -> threading.Event:
         """Read ``messages`` into the cache now, writing nothing: a later request that begins with them
         reads only the rest. ``unfinished``: the last message is the user's words so far; they are
-        read, but not the tokens that end the message (the words go on). Set the returned event to
-        give up (when the request comes first)."""
-        request = GenerationRequest(messages, 0, 0.0, 0, lambda item: None, needed_by=needed_by, unfinished=unfinished)
+        read, but not the tokens that end the message (the words go on). ``reply_tokens``: the
+        ``max_tokens`` of the reply to come, so that a conversation too long for its share of the
+        context loses the same oldest turns here as in the reply (else what was read is not its
+        prompt). Set the returned event to give up (when the request comes first)."""
+        request = GenerationRequest(
+            messages, 0, 0.0, 0, lambda item: None, needed_by=needed_by, unfinished=unfinished, room=reply_tokens
+        )
         self.submit(request)
         return request.stop
 
@@ -324,7 +335,8 @@ class BatchedLlama:
         beginning, rather than failing. A single message too long for the share is an error."""
         messages = request.messages
         prompt = self._prompt(messages, request.unfinished)
-        while len(prompt) + request.max_tokens > self._seq_ctx:
+        room = max(request.max_tokens, request.room)
+        while len(prompt) + room > self._seq_ctx:
             shorter = without_oldest_turn(messages)
             if shorter is None:
                 break

@@ -82,7 +82,8 @@ class LlamaCppLLM:
         time), and then a conversation's whole history must be read again; done at the end of the
         turn, that took longer than everything else together. The user's own words are a dozen
         tokens or more, read while other turns wait for the model too when sessions answer at once."""
-        return self._engine.read_ahead(self._messages(history, options), options.needed_by, unfinished).set
+        messages = self._messages(history, options)
+        return self._engine.read_ahead(messages, options.needed_by, unfinished, self._settings.max_tokens).set
 
     def warm(self) -> None:
         """One short reply: loads the weights into memory and leaves the system prompt in the cache,
