@@ -27,10 +27,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from voicebot import audio
 from voicebot.client import VoiceClient
 from voicebot.providers.base import Stages
 from voicebot.recording.reader import RecordedTurn, Recording, RecordingError, find_recording, load_recording
-from voicebot.session.protocol import ProtocolError, SetTimeZone, parse_action
+from voicebot.session.protocol import INPUT_SAMPLE_RATE, ProtocolError, SetTimeZone, parse_action
 from voicebot.settings import Settings
 from voicebot.tools.base import ToolContext
 from voicebot.tools.timers import TimerBoard
@@ -213,7 +214,12 @@ def client_steps(recording: Recording) -> list[ClientStep]:
     steps: list[ClientStep] = []
     index = -1
     for at, _, data in items:
-        while index + 1 < len(anchors) and anchors[index + 1][0] <= at:
+        # A frame follows only what the server said before its sound began: in hands-free mode the
+        # first frame of an utterance (the audio kept from before the voice was heard) is recorded
+        # just after the "listening" that the sound in it caused, and waiting for that event before
+        # sending the frame would wait for ever.
+        began = at - audio.duration_ms(len(data), INPUT_SAMPLE_RATE) / 1000 if isinstance(data, bytes) else at
+        while index + 1 < len(anchors) and anchors[index + 1][0] <= began:
             index += 1
         anchor_t, anchor = anchors[index] if index >= 0 else (0.0, None)
         steps.append(ClientStep(anchor, max(0.0, at - anchor_t), data, at))
@@ -274,6 +280,18 @@ def summarize_events(events: Iterable[JSON]) -> dict[int, JSON]:
     return turns
 
 
+#: How long messages mode waits for a server event before it gives up on it: this long, plus
+#: :data:`PATIENCE_FACTOR` times what the event took then after the frame sent before it (replayed
+#: with other models or on a busier machine, the server may be slower than it was).
+PATIENCE_S = 10.0
+PATIENCE_FACTOR = 3.0
+
+
+def _patience(then_s: float, cap_s: float) -> float:
+    """How long to wait now for an event that came ``then_s`` after the frame before it, at most ``cap_s``."""
+    return min(cap_s, PATIENCE_S + PATIENCE_FACTOR * max(0.0, then_s))
+
+
 async def replay_messages(
     recording: Recording, settings: Settings, stages: Stages, anchor_timeout_s: float = 60.0
 ) -> JSON:
@@ -283,9 +301,11 @@ async def replay_messages(
     steps = client_steps(recording)
     server_events = recording.server_events()
     counter = _AnchorCounter()
-    last_anchor = None
+    last_anchor, last_anchor_t = None, 0.0
     for line in server_events:
-        last_anchor = counter.key(line["event"]) or last_anchor
+        key = counter.key(line["event"])
+        if key is not None:
+            last_anchor, last_anchor_t = key, float(line["t"])
     # Not recorded again.
     quiet = settings.model_copy(update={"recording": settings.recording.model_copy(update={"enabled": False})})
     received: list[JSON] = []
@@ -304,20 +324,30 @@ async def replay_messages(
                     seen.add(frame, time.monotonic())
 
         reader = asyncio.create_task(read())
+        # An anchor that never came is waited for once: the frames recorded after it are then timed
+        # from when the wait gave up (a hands-free session that heard a turn differently follows
+        # hundreds of audio frames with the event it is missing now).
+        given_up: dict[tuple[str, int, str, int], float] = {}
+        sent_t = 0.0  # when the frame sent last was sent then (the recording's clock)
         try:
             for step in steps:
                 base = started
                 if step.anchor is not None:
-                    at = await seen.wait(step.anchor, anchor_timeout_s)
+                    at = given_up.get(step.anchor)
+                    if at is None:
+                        then_s = step.t - step.delay_s - sent_t
+                        at = await seen.wait(step.anchor, _patience(then_s, anchor_timeout_s))
                     if at is None:
                         divergences.append(f"never saw {_describe(step.anchor)}; sent the next frame anyway")
-                        at = time.monotonic()
+                        at = given_up[step.anchor] = time.monotonic()
                     base = at
                 delay = base + step.delay_s - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 await client.send_raw(step.data)
-            if last_anchor is not None and await seen.wait(last_anchor, anchor_timeout_s) is None:
+                sent_t = step.t
+            patience = _patience(last_anchor_t - sent_t, anchor_timeout_s)
+            if last_anchor is not None and await seen.wait(last_anchor, patience) is None:
                 divergences.append(f"the session never reached {_describe(last_anchor)} as it did then")
         finally:
             reader.cancel()
