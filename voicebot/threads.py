@@ -117,6 +117,11 @@ class Cores:
         """How many calls wait for a core."""
         return len(self._queue)
 
+    def first_waiting(self) -> float | None:
+        """The earliest deadline among the calls waiting for a core (None: none waits)."""
+        with self._changed:
+            return self._queue[0][0] if self._queue else None
+
 
 def _available_cores() -> int:
     try:

@@ -8,17 +8,21 @@ sessions may synthesise at the same time.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from voicebot.errors import ProviderUnavailable, Stage
 from voicebot.providers.base import ProviderSpec
 from voicebot.settings import EMBEDDED, PiperSettings
-from voicebot.threads import Cores, iterate_in_thread, model_call
+from voicebot.threads import Cores, current_deadline, iterate_in_thread, model_call
 from voicebot.turn.text import split_long
+
+T = TypeVar("T")
 
 
 def resolve_voice(voice: str) -> tuple[Path, Path]:
@@ -44,10 +48,90 @@ def resolve_voice(voice: str) -> tuple[Path, Path]:
 #: text is synthesised in pieces of at most this many characters, cut at a clause boundary where there
 #: is one (about 5 s of speech, 180 MiB), so the default stack stays under 1 GiB.
 PIECE_CHARS = 100
-#: One piece at a time in the process. Two at once would double that memory and gain nothing: one
-#: piece already keeps both cores busy, and the first of two pieces is ready sooner when they take
-#: turns. The piece needed first goes first: a turn's first words before the rest of another reply.
-_ONE_AT_A_TIME = Cores(1)
+#: A piece whose audio is needed this much later than another's gives the voice up to it, even in
+#: the middle of its synthesis (see :class:`VoiceTurns`).
+GIVES_WAY_S = 1.0
+
+
+class VoiceTurns:
+    """One piece at a time in the process, the piece needed first first; and a piece needed much
+    sooner stops the one being synthesised.
+
+    Two pieces at once would double Piper's working memory and gain nothing: one piece already keeps
+    both cores busy, and the first of two pieces is ready sooner when they take turns. But a piece
+    cannot be cut short once it runs, and another reply's sentence of 100 characters took 300 to
+    700 ms with other sessions sharing the cores: measured with four sessions, a turn's first words
+    waited up to 370 ms for the voice behind a reply that had seconds of audio ready. So when a
+    piece is needed :data:`GIVES_WAY_S` or more before the one running, the running one is stopped
+    (ONNX Runtime's ``terminate``: the run ends within a few milliseconds), the sooner piece is
+    synthesised, and the stopped one is synthesised again from its start (its audio was not due
+    for another second).
+    """
+
+    def __init__(self) -> None:
+        self._order = Cores(1)
+        self._lock = threading.Lock()
+        self._running: tuple[float, Any] | None = None
+        self.stopped = 0
+        """How many pieces were stopped for sooner ones (for tests and the curious)."""
+
+    def busy(self) -> bool:
+        """Whether a piece holds the voice."""
+        with self._lock:
+            return self._running is not None
+
+    def run(self, synthesize: Callable[[Any], T], deadline: float | None = None) -> T:
+        """``synthesize(run_options)`` when the voice is free and no piece needed sooner waits; if a
+        piece needed much sooner comes meanwhile, it is stopped and run again once its turn comes.
+        ``deadline``: when the piece is needed (default: the calling context's)."""
+        import onnxruntime
+
+        while True:
+            needed = current_deadline() if deadline is None else deadline
+            with self._lock:
+                if self._running is not None and needed + GIVES_WAY_S <= self._running[0]:
+                    self._running[1].terminate = True
+            with self._order.call(needed):
+                options = onnxruntime.RunOptions()
+                with self._lock:
+                    self._running = (needed, options)
+                    # One that came between the hand-over and now did not see this piece running.
+                    sooner = self._order.first_waiting()
+                    options.terminate = sooner is not None and sooner + GIVES_WAY_S <= needed
+                try:
+                    with model_call(needed):
+                        return synthesize(options)
+                except Exception:
+                    if not options.terminate:
+                        raise
+                    with self._lock:  # synthesised again from its start, once its turn comes
+                        self.stopped += 1
+                finally:
+                    with self._lock:
+                        self._running = None
+
+
+class _WithRunOptions:
+    """Piper's ONNX session, run with the options of the piece being synthesised (so that
+    :class:`VoiceTurns` can stop it). Piper calls only ``run``."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self._local = threading.local()
+
+    def run(self, output_names: Any, input_feed: Any) -> Any:
+        return self._session.run(output_names, input_feed, getattr(self._local, "options", None))
+
+    @contextlib.contextmanager
+    def options(self, options: Any) -> Iterator[None]:
+        self._local.options = options
+        try:
+            yield
+        finally:
+            self._local.options = None
+
+
+_VOICE_TURNS = VoiceTurns()
 
 
 def _load_voice(model: Path, config: Path) -> Any:
@@ -63,7 +147,10 @@ def _load_voice(model: Path, config: Path) -> Any:
     options = onnxruntime.SessionOptions()
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
-    return PiperVoice(config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))), session=session)
+    return PiperVoice(
+        config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))),
+        session=_WithRunOptions(session),
+    )
 
 
 class PiperTTS:
@@ -85,11 +172,13 @@ class PiperTTS:
 
     def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
         for piece in split_long(text, PIECE_CHARS):
-            with _ONE_AT_A_TIME.call(), model_call():
-                chunks = [chunk.audio_int16_bytes for chunk in self._voice.synthesize(piece, syn_config=self._config)]
-            yield from chunks
+            yield from _VOICE_TURNS.run(functools.partial(self._piece, piece))
             if stop.is_set():
                 return
+
+    def _piece(self, piece: str, options: Any) -> list[bytes]:
+        with self._voice.session.options(options):
+            return [chunk.audio_int16_bytes for chunk in self._voice.synthesize(piece, syn_config=self._config)]
 
     def synthesize(self, text: str) -> AsyncIterator[bytes]:
         return iterate_in_thread(lambda stop: self._chunks(text, stop))
