@@ -60,3 +60,23 @@ def test_a_piece_needed_about_as_soon_is_not_stopped(voice: PiperTTS) -> None:
     done = _run_two(voice, turns, later_in_s=GIVES_WAY_S / 2)
     assert [name for name, _ in done] == ["later", "sooner"]
     assert turns.stopped == 0
+
+
+def test_a_stopped_piece_nobody_wants_any_more_is_not_synthesised_again(voice: PiperTTS) -> None:
+    """A barge-in while the reply's piece waits to be synthesised again: the piece is dropped."""
+    turns = VoiceTurns()
+    unwanted = threading.Event()
+    results: list[list[bytes] | None] = []
+
+    def later() -> None:
+        results.append(turns.run(functools.partial(voice._piece, LONG), time.monotonic() + 10, unwanted))
+
+    thread = threading.Thread(target=later)
+    thread.start()
+    while not turns.busy():
+        time.sleep(0.001)
+    time.sleep(0.03)
+    unwanted.set()  # the listener barged in
+    assert turns.run(functools.partial(voice._piece, SHORT), time.monotonic())
+    thread.join()
+    assert results == [None] and turns.stopped == 1

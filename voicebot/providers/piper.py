@@ -80,13 +80,17 @@ class VoiceTurns:
         with self._lock:
             return self._running is not None
 
-    def run(self, synthesize: Callable[[Any], T], deadline: float | None = None) -> T:
+    def run(
+        self, synthesize: Callable[[Any], T], deadline: float | None = None, unwanted: threading.Event | None = None
+    ) -> T | None:
         """``synthesize(run_options)`` when the voice is free and no piece needed sooner waits; if a
         piece needed much sooner comes meanwhile, it is stopped and run again once its turn comes.
-        ``deadline``: when the piece is needed (default: the calling context's)."""
+        ``deadline``: when the piece is needed (default: the calling context's). ``unwanted``: set
+        when nobody wants the piece any more (a barge-in); a stopped piece is then not run again, and
+        None is returned."""
         import onnxruntime
 
-        while True:
+        while unwanted is None or not unwanted.is_set():
             needed = current_deadline() if deadline is None else deadline
             with self._lock:
                 if self._running is not None and needed + GIVES_WAY_S <= self._running[0]:
@@ -109,6 +113,7 @@ class VoiceTurns:
                 finally:
                     with self._lock:
                         self._running = None
+        return None
 
 
 class _WithRunOptions:
@@ -172,7 +177,7 @@ class PiperTTS:
 
     def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
         for piece in split_long(text, PIECE_CHARS):
-            yield from _VOICE_TURNS.run(functools.partial(self._piece, piece))
+            yield from _VOICE_TURNS.run(functools.partial(self._piece, piece), unwanted=stop) or []
             if stop.is_set():
                 return
 
