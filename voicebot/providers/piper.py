@@ -49,8 +49,10 @@ def resolve_voice(voice: str) -> tuple[Path, Path]:
 #: is one (about 5 s of speech, 180 MiB), so the default stack stays under 1 GiB.
 PIECE_CHARS = 100
 #: A piece whose audio is needed this much later than another's gives the voice up to it, even in
-#: the middle of its synthesis (see :class:`VoiceTurns`).
-GIVES_WAY_S = 1.0
+#: the middle of its synthesis (see :class:`VoiceTurns`). It is synthesised again after the sooner
+#: piece, which takes up to 0.7 s each with four sessions sharing the cores: with a margin of 1 s,
+#: one reply's audio broke off once in a full bench run; 2 s leaves room for both.
+GIVES_WAY_S = 2.0
 
 
 class VoiceTurns:
@@ -65,7 +67,7 @@ class VoiceTurns:
     piece is needed :data:`GIVES_WAY_S` or more before the one running, the running one is stopped
     (ONNX Runtime's ``terminate``: the run ends within a few milliseconds), the sooner piece is
     synthesised, and the stopped one is synthesised again from its start (its audio was not due
-    for another second).
+    for another two seconds).
     """
 
     def __init__(self) -> None:
