@@ -37,6 +37,24 @@ def test_clean_for_speech(raw: str, spoken: str) -> None:
     assert clean_for_speech(raw) == spoken
 
 
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("It's 5:07 AM.", "It's 5 oh 7 AM."),
+        ("It's 5:48 PM.", "It's 5 48 PM."),
+        ("It's 5:00 PM.", "It's 5 PM."),
+        ("It's 12:30 p.m. now", "It's 12 30 p.m. now"),
+        ("Meet at 9:00.", "Meet at 9 o'clock."),
+        ("The train leaves at 14:00, or 14:05.", "The train leaves at 14 hundred, or 14 oh 5."),
+        ("John 3:16", "John 3 16"),
+        ("10:30:15 is a timestamp, 3:1 a ratio.", "10:30:15 is a timestamp, 3:1 a ratio."),
+        ("25:30 is no time.", "25:30 is no time."),
+    ],
+)
+def test_clock_times_are_said_as_people_say_them(written: str, said: str) -> None:
+    assert clean_for_speech(written) == said
+
+
 def stream(text: str, size: int) -> list[str]:
     """Feed ``text`` in pieces of ``size`` characters, as a token stream would."""
     splitter = SentenceSplitter()

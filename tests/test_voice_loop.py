@@ -17,6 +17,18 @@ from voicebot.server.localserver import LocalServer
 pytestmark = pytest.mark.models
 
 
+#: Words a recogniser writes for another that sounds the same, when a number is said alone.
+HOMOPHONES = {"for": "four", "to": "two", "too": "two", "won": "one", "ate": "eight", "o": "oh", "zero": "oh"}
+
+
+def heard_as(text: str) -> list[str]:
+    """``text``'s words as a listener tells them apart: numbers spelled out ("5:07" and "five oh
+    seven" alike), homophones of numbers taken as the number."""
+    from voicebot.bench.wer import normalize
+
+    return [HOMOPHONES.get(word, word) for word in normalize(text.replace(":", " "))]
+
+
 def words(text: str) -> list[str]:
     return "".join(ch.lower() if ch.isalnum() or ch.isspace() else " " for ch in text).split()
 
@@ -222,7 +234,8 @@ async def test_what_time_is_it_is_answered_with_the_time_by_the_embedded_models(
 
     from voicebot.audio import resample
     from voicebot.bench import speak_to_input
-    from voicebot.bench.wer import normalize
+    from voicebot.providers.health import stage_providers
+    from voicebot.turn.text import clean_for_speech
 
     question = await speak_to_input(embedded_stages.tts, "What time is it?")
     client = await VoiceClient.connect(embedded_server.ws_url)
@@ -235,11 +248,20 @@ async def test_what_time_is_it_is_answered_with_the_time_by_the_embedded_models(
     assert [(call["name"], call["source"]) for call in calls] == [("get_time", "intent")]
     hour = str(int(now.strftime("%I")))
     assert turn.reply is not None and turn.reply.startswith(f"It's {hour}:")
-    # What the user hears says the hour: Whisper transcribes the reply's audio.
+    # What the user hears says the time, as people say it ("five oh seven", not "five zero seven"):
+    # an embedded recogniser hears most of the time's number words in the reply's audio. Either
+    # recogniser, and most words, not all: on this voice's short answers each mishears now and then
+    # (Moonshine "It's 8 AM" as "It's a dam", tiny.en "It's five" as "It's by"), never both at once
+    # in 120 syntheses of every hour (scratch measurement).
     assert turn.audio_format is not None
-    heard = await embedded_stages.asr.transcribe(
-        resample(bytes(turn.audio), turn.audio_format["sample_rate"], 16_000), 16_000
-    )
-    next_hour = str(int(now.strftime("%I")) % 12 + 1)  # the minute may turn the hour meanwhile
-    said = normalize(heard)  # "8" and "eight" alike
-    assert normalize(hour)[0] in said or normalize(next_hour)[0] in said, heard
+    reply_audio = resample(bytes(turn.audio), turn.audio_format["sample_rate"], 16_000)
+    said = clean_for_speech(turn.reply)
+    assert ":" not in said, said
+    expected = [word for word in heard_as(said) if word not in ("it", "is", "am", "pm", "a", "m", "p")]
+    heard = []
+    for recogniser in stage_providers(embedded_stages.asr):
+        heard.append(await recogniser.transcribe(reply_audio, 16_000))
+        if len([word for word in expected if word in heard_as(heard[-1])]) * 3 >= len(expected) * 2:
+            break
+    else:
+        raise AssertionError(f"the reply {said!r} was heard as {heard}")

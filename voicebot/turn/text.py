@@ -28,6 +28,7 @@ _EMOJI = re.compile(
     "]+"
 )
 _SPACES = re.compile(r"\s+")
+_CLOCK_TIME = re.compile(r"(?<![\d:.,])(\d{1,2}):([0-5]\d)(?![\d:])(\s*(?:[AaPp]\.?[Mm]\b\.?))?")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
 
 
@@ -48,11 +49,36 @@ def clean_for_speech(text: str) -> str:
     text = _UNDERSCORE_EMPHASIS.sub(r"\1", text)
     text = text.replace("|", " ")
     text = _EMOJI.sub(" ", text)
+    text = say_clock_times(text)
     text = _SPACES.sub(" ", text).strip()
     text = _SPACE_BEFORE_PUNCT.sub(r"\1", text)
     if not any(ch.isalnum() for ch in text):
         return ""
     return text
+
+
+def _said_clock_time(match: re.Match[str]) -> str:
+    hour, minute, marker = int(match[1]), match[2], match[3] or ""
+    if hour > 24:
+        return match[0]
+    if minute == "00":
+        if marker:
+            return f"{hour}{marker}"
+        return f"{hour} o'clock" if 1 <= hour <= 12 else f"{hour} hundred"
+    if minute.startswith("0"):
+        return f"{hour} oh {minute[1]}{marker}"
+    return f"{hour} {minute}{marker}"
+
+
+def say_clock_times(text: str) -> str:
+    """Write clock times the way people say them, for the voice: "5:07 PM" → "5 oh 7 PM", "5:00 PM" →
+    "5 PM", "9:00" → "9 o'clock", "14:30" → "14 30".
+
+    Piper's phonemizer reads "5:07" digit by digit ("five zero seven") and "5:00" as "five hundred"
+    or "five zero zero", which is not how anyone says a time. Only the audio changes: the text shown
+    and logged keeps the digits.
+    """
+    return _CLOCK_TIME.sub(_said_clock_time, text)
 
 
 # --- splitting ------------------------------------------------------------------------------------
