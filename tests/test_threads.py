@@ -10,7 +10,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from voicebot.threads import CORES, Cores, current_deadline, iterate_in_thread, model_call, needed_by, run_blocking
+from voicebot.threads import (
+    CORES,
+    Cores,
+    StopEvent,
+    current_deadline,
+    iterate_in_thread,
+    model_call,
+    needed_by,
+    run_blocking,
+)
 
 current_session: contextvars.ContextVar[str] = contextvars.ContextVar("current_session", default="none")
 
@@ -174,3 +183,19 @@ async def test_the_deadline_goes_with_the_work_into_worker_threads() -> None:
         task = asyncio.create_task(run_blocking(current_deadline))
     assert await task == 1234.5  # the task copied the context when it was created
     assert current_deadline() != 1234.5
+
+
+def test_a_stop_event_calls_back_only_while_in_the_block() -> None:
+    stop = StopEvent()
+    calls: list[str] = []
+    with stop.calling(lambda: calls.append("inside")):
+        assert calls == []
+        stop.set()
+        assert calls == ["inside"]
+    late = StopEvent()
+    with late.calling(lambda: calls.append("before")):
+        pass
+    late.set()  # the block had ended: nothing to stop
+    with late.calling(lambda: calls.append("already set")):
+        pass
+    assert calls == ["inside", "already set"]

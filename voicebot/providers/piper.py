@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from voicebot.errors import ProviderUnavailable, Stage
 from voicebot.providers.base import ProviderSpec
 from voicebot.settings import EMBEDDED, PiperSettings
-from voicebot.threads import Cores, current_deadline, iterate_in_thread, model_call
+from voicebot.threads import Cores, StopEvent, current_deadline, iterate_in_thread, model_call
 from voicebot.turn.text import split_long
 
 T = TypeVar("T")
@@ -67,7 +67,8 @@ class VoiceTurns:
     piece is needed :data:`GIVES_WAY_S` or more before the one running, the running one is stopped
     (ONNX Runtime's ``terminate``: the run ends within a few milliseconds), the sooner piece is
     synthesised, and the stopped one is synthesised again from its start (its audio was not due
-    for another two seconds).
+    for another two seconds). A piece whose listener leaves (a barge-in) is stopped the same way,
+    and not synthesised again: the cores go to the user's next words.
     """
 
     def __init__(self) -> None:
@@ -76,6 +77,8 @@ class VoiceTurns:
         self._running: tuple[float, Any] | None = None
         self.stopped = 0
         """How many pieces were stopped for sooner ones (for tests and the curious)."""
+        self.dropped = 0
+        """How many pieces were stopped because nobody wanted them any more."""
 
     def busy(self) -> bool:
         """Whether a piece holds the voice."""
@@ -83,13 +86,13 @@ class VoiceTurns:
             return self._running is not None
 
     def run(
-        self, synthesize: Callable[[Any], T], deadline: float | None = None, unwanted: threading.Event | None = None
+        self, synthesize: Callable[[Any], T], deadline: float | None = None, unwanted: StopEvent | None = None
     ) -> T | None:
         """``synthesize(run_options)`` when the voice is free and no piece needed sooner waits; if a
         piece needed much sooner comes meanwhile, it is stopped and run again once its turn comes.
         ``deadline``: when the piece is needed (default: the calling context's). ``unwanted``: set
-        when nobody wants the piece any more (a barge-in); a stopped piece is then not run again, and
-        None is returned."""
+        when nobody wants the piece any more (a barge-in): the piece is stopped, even mid-run, and not
+        run again, and None is returned."""
         import onnxruntime
 
         while unwanted is None or not unwanted.is_set():
@@ -98,6 +101,8 @@ class VoiceTurns:
                 if self._running is not None and needed + GIVES_WAY_S <= self._running[0]:
                     self._running[1].terminate = True
             with self._order.call(needed):
+                if unwanted is not None and unwanted.is_set():  # while it waited for the voice
+                    return None
                 options = onnxruntime.RunOptions()
                 with self._lock:
                     self._running = (needed, options)
@@ -105,17 +110,27 @@ class VoiceTurns:
                     sooner = self._order.first_waiting()
                     options.terminate = sooner is not None and sooner + GIVES_WAY_S <= needed
                 try:
-                    with model_call(needed):
+                    with model_call(needed), _stopping(unwanted, options):
                         return synthesize(options)
                 except Exception:
                     if not options.terminate:
                         raise
-                    with self._lock:  # synthesised again from its start, once its turn comes
-                        self.stopped += 1
+                    with self._lock:  # synthesised again from its start once its turn comes, if wanted
+                        if unwanted is not None and unwanted.is_set():
+                            self.dropped += 1
+                        else:
+                            self.stopped += 1
                 finally:
                     with self._lock:
                         self._running = None
         return None
+
+
+def _stopping(unwanted: StopEvent | None, options: Any) -> contextlib.AbstractContextManager[None]:
+    """While in the block, setting ``unwanted`` stops the run of ``options``."""
+    if unwanted is None:
+        return contextlib.nullcontext()
+    return unwanted.calling(lambda: setattr(options, "terminate", True))
 
 
 class _WithRunOptions:
@@ -177,7 +192,7 @@ class PiperTTS:
         self._config = SynthesisConfig(length_scale=settings.length_scale)
         self.sample_rate: int = self._voice.config.sample_rate
 
-    def _chunks(self, text: str, stop: threading.Event) -> Iterator[bytes]:
+    def _chunks(self, text: str, stop: StopEvent) -> Iterator[bytes]:
         for piece in split_long(text, PIECE_CHARS):
             yield from _VOICE_TURNS.run(functools.partial(self._piece, piece), unwanted=stop) or []
             if stop.is_set():
@@ -191,7 +206,7 @@ class PiperTTS:
         return iterate_in_thread(lambda stop: self._chunks(text, stop))
 
     def warm(self) -> None:
-        for _ in self._chunks("Hello.", threading.Event()):
+        for _ in self._chunks("Hello.", StopEvent()):
             pass
 
 
