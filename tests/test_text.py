@@ -43,6 +43,7 @@ def test_clean_for_speech(raw: str, spoken: str) -> None:
         ("It's 5:07 AM.", "It's 5 oh 7 AM."),
         ("It's 5:48 PM.", "It's 5 48 PM."),
         ("It's 5:00 PM.", "It's 5 PM."),
+        ("at 7:05am, not 7:05 amazing", "at 7 oh 5 am, not 7 oh 5 amazing"),
         ("It's 12:30 p.m. now", "It's 12 30 p.m. now"),
         ("Meet at 9:00.", "Meet at 9 o'clock."),
         ("The train leaves at 14:00, or 14:05.", "The train leaves at 14 hundred, or 14 oh 5."),

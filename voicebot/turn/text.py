@@ -58,7 +58,8 @@ def clean_for_speech(text: str) -> str:
 
 
 def _said_clock_time(match: re.Match[str]) -> str:
-    hour, minute, marker = int(match[1]), match[2], match[3] or ""
+    hour, minute = int(match[1]), match[2]
+    marker = f" {match[3].strip()}" if match[3] else ""  # "7am" would be read as one word
     if hour > 24:
         return match[0]
     if minute == "00":
