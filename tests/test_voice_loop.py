@@ -269,7 +269,7 @@ async def test_what_time_is_it_is_answered_with_the_time_by_the_embedded_models(
     # the embedded recognisers, together, hear at least half of the time's number words in the
     # reply's audio. Both and half, because on this voice's short answers each recogniser mishears
     # now and then (Moonshine "It's 8 AM" as "It's a dam", both "It's five" as "It's by" and "fifteen
-    # AM" as "fifty nay M"): measured over 312 syntheses of every hour at 13 minutes (scratch), no
+    # AM" as "fifty nay M"): measured over 312 syntheses of every hour at 12 minutes (scratch), no
     # miss with this rule, 2 when each recogniser alone had to hear two thirds.
     assert turn.audio_format is not None
     reply_audio = resample(bytes(turn.audio), turn.audio_format["sample_rate"], 16_000)
