@@ -197,19 +197,27 @@ def build_plan(wheel_dir: Path, wheel: Path | None) -> BuildPlan:
 def build_image(
     podman: Podman, tag: str, plan: BuildPlan, extra: Sequence[str] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """``podman build`` the repository's Dockerfile on the local base (docker format keeps HEALTHCHECK)."""
-    return podman(
-        "build",
-        "--format",
-        "docker",
-        "--network",
-        "host",
-        "--build-arg",
-        f"BASE={BASE_IMAGE}",
-        *plan.args,
-        *extra,
-        "--tag",
-        tag,
-        str(REPO),
-        timeout=3600,
-    )
+    """``podman build`` the repository's Dockerfile on the local base (docker format keeps HEALTHCHECK).
+
+    The build stage gets a tag of its own (``tag`` + ``-build``), so that it stays in the layer cache
+    for the next build, and the images both tags held before, now superseded, are removed: each run
+    whose sources had changed left about 2.8 GB behind without a tag (62 images, 58 GB, after a day of
+    test runs filled this machine's disk)."""
+    stage_tag = f"{tag}-build"
+    before = {name: image_id(podman, name) for name in (tag, stage_tag)}
+    build = ["build", "--format", "docker", "--network", "host", "--build-arg", f"BASE={BASE_IMAGE}"]
+    build += [*plan.args, *extra]
+    podman(*build, "--target", "build", "--tag", stage_tag, str(REPO), timeout=3600)
+    result = podman(*build, "--tag", tag, str(REPO), timeout=3600)
+    for name, old in before.items():
+        if old is not None and old != image_id(podman, name):
+            podman("rmi", old, check=False)  # still used by a container: it stays, as it did before
+    return result
+
+
+def image_id(podman: Podman, name: str) -> str | None:
+    """The id of the image ``name`` names, or None when there is none."""
+    result = podman("image", "inspect", "--format", "{{.Id}}", name, check=False)
+    if result.returncode != 0:
+        return None
+    return result.stdout.strip() or None
