@@ -64,6 +64,13 @@ class Podman:
     def image_exists(self, image: str) -> bool:
         return self("image", "exists", image, check=False).returncode == 0
 
+    def image_id(self, image: str) -> str | None:
+        """The id of the image ``image`` names, or None when there is none."""
+        result = self("image", "inspect", "--format", "{{.Id}}", image, check=False)
+        if result.returncode != 0:
+            return None
+        return result.stdout.strip() or None
+
 
 def debian_mirror(apt_dir: Path = Path("/etc/apt")) -> str:
     """The Debian mirror apt uses here (deb822 ``.sources`` or one-line ``.list`` files)."""
@@ -204,20 +211,12 @@ def build_image(
     whose sources had changed left about 2.8 GB behind without a tag (62 images, 58 GB, after a day of
     test runs filled this machine's disk)."""
     stage_tag = f"{tag}-build"
-    before = {name: image_id(podman, name) for name in (tag, stage_tag)}
+    before = {name: podman.image_id(name) for name in (tag, stage_tag)}
     build = ["build", "--format", "docker", "--network", "host", "--build-arg", f"BASE={BASE_IMAGE}"]
     build += [*plan.args, *extra]
     podman(*build, "--target", "build", "--tag", stage_tag, str(REPO), timeout=3600)
     result = podman(*build, "--tag", tag, str(REPO), timeout=3600)
     for name, old in before.items():
-        if old is not None and old != image_id(podman, name):
+        if old is not None and old != podman.image_id(name):
             podman("rmi", old, check=False)  # still used by a container: it stays, as it did before
     return result
-
-
-def image_id(podman: Podman, name: str) -> str | None:
-    """The id of the image ``name`` names, or None when there is none."""
-    result = podman("image", "inspect", "--format", "{{.Id}}", name, check=False)
-    if result.returncode != 0:
-        return None
-    return result.stdout.strip() or None
