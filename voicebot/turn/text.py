@@ -59,7 +59,7 @@ def clean_for_speech(text: str) -> str:
 
 def _said_clock_time(match: re.Match[str]) -> str:
     hour, minute = int(match[1]), match[2]
-    marker = f" {match[3].strip()}" if match[3] else ""  # "7am" would be read as one word
+    marker = f" {match[3].strip()}" if match[3] else ""  # set apart from the number, as "7:05 am" is
     if hour > 24:
         return match[0]
     if minute == "00":
