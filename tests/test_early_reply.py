@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 
 from tests.fakes import FakeASR, FakeLLM, FakeTTS
 from voicebot.errors import Stage
@@ -97,7 +98,7 @@ async def test_speech_after_the_pause_drops_what_was_prepared() -> None:
     assert stage_calls.count((Stage.ASR, 1)) == 1  # nothing of the dropped preparation leaked out
 
 
-async def test_no_tool_runs_before_the_end_is_decided() -> None:
+async def test_no_tool_that_acts_runs_before_the_end_is_decided() -> None:
     """ "Set a timer for ten..." and a pause: the timer is set only once the user is done (they may
     still say "minutes"), and then at once, from what was prepared."""
     board = TimerBoard(clock=ManualClock())
@@ -116,6 +117,29 @@ async def test_no_tool_runs_before_the_end_is_decided() -> None:
     (called,) = [e for e in events if isinstance(e, ToolCalled)]
     assert called.name == "set_timer"
     board.cancel_all()
+
+
+async def test_a_tool_that_only_looks_up_answers_in_the_pause() -> None:
+    """ "What time is it?" and a pause: the clock is read and the answer synthesised before the end is
+    decided, so it is ready at the release like a model's reply; dropped if the user goes on."""
+    box = Toolbox.from_settings(ToolsSettings())
+    noon = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    context = TurnContext(tools=ToolContext(time_zone="UTC", clock=lambda: noon))
+    asr = FakeASR(text="What time is it?")
+    events: list[TurnEvent] = []
+    utterance = engine(asr, box).listen([], events.append, context)
+    await speak_then_pause(utterance, asr)
+    await asyncio.sleep(0.2)
+    assert events == []  # held until the end is decided
+    await utterance.respond(time.perf_counter())
+    await utterance.aclose()
+
+    assert isinstance(events[0], EarlyReply)
+    (called,) = [e for e in events if isinstance(e, ToolCalled)]
+    assert called.name == "get_time" and called.source == "intent"
+    assert [e.text for e in events if isinstance(e, SegmentAudio)] == ["It's 12:00 PM."]
+    (first_tts,) = [e for e in events if isinstance(e, StageEnded) and e.stage is Stage.TTS and e.call == 1]
+    assert first_tts.at_ms < 0  # the answer's audio was ready before the end
 
 
 async def test_a_barge_in_while_a_prepared_reply_plays_cancels_its_work() -> None:

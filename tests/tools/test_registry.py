@@ -239,6 +239,17 @@ async def test_what_can_you_do_lists_only_enabled_tools() -> None:
         add_builtin_tools(ToolRegistry(), ["teleport"])
 
 
+def test_only_the_tools_that_change_nothing_are_read_only() -> None:
+    """They may run for a reply prepared while the user pauses (which is dropped if they go on)."""
+    registry = add_builtin_tools(ToolRegistry())
+    registry.add(make_tool("echo", echo))
+
+    read_only = {name for name in registry.names if registry.read_only(name)}
+
+    assert read_only == {"get_time", "get_date", "calculator", "calendar_facts", "timer_status", "what_can_you_do"}
+    assert not registry.read_only("no_such_tool")
+
+
 def test_clock_prompt_for_models_without_tools() -> None:
     assert clock_prompt(ToolContext(time_zone="Europe/Paris", clock=fixed_clock)) == (
         "It is now 12:30 AM on Sunday, March 1, 2026 (time zone Europe/Paris)."

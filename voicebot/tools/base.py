@@ -145,6 +145,13 @@ class Tool(Protocol):
         """What it lets the assistant do, as words that follow "I can", e.g. "tell you the time"."""
         ...
 
+    @property
+    def read_only(self) -> bool:
+        """Whether a call only looks something up and changes nothing (the time, a sum). Such a call
+        may run for a reply prepared while the user pauses, which is dropped unheard if they go on;
+        a tool that acts (sets a timer, calls a service) runs only once the user is done."""
+        ...
+
     async def run(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
         """Do it. May raise ``ToolError`` (or anything else): the registry turns it into a failure."""
         ...
@@ -166,6 +173,7 @@ class FunctionTool:
     parameters: JsonSchema
     summary: str
     function: ToolFunction
+    read_only: bool = False
 
     async def run(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
         """Call the function."""
@@ -281,6 +289,11 @@ class ToolRegistry:
     def get(self, name: str) -> Tool | None:
         """The tool called ``name``, or None."""
         return self._tools.get(name)
+
+    def read_only(self, name: str) -> bool:
+        """Whether the tool ``name`` changes nothing (False for a tool not registered)."""
+        tool = self._tools.get(name)
+        return tool is not None and tool.read_only
 
     def timeout_for(self, name: str) -> float:
         """The time limit of one call of ``name``."""

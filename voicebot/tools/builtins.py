@@ -81,6 +81,7 @@ GET_TIME = FunctionTool(
     parameters=object_schema(),
     summary="tell you the time",
     function=_get_time,
+    read_only=True,
 )
 
 GET_DATE = FunctionTool(
@@ -90,6 +91,7 @@ GET_DATE = FunctionTool(
     parameters=object_schema(),
     summary="tell you the date",
     function=_get_date,
+    read_only=True,
 )
 
 # ---------------------------------------------------------------- calendar facts
@@ -210,6 +212,7 @@ CALENDAR_FACTS = FunctionTool(
     ),
     summary="answer calendar questions",
     function=_calendar_facts,
+    read_only=True,
 )
 
 # ---------------------------------------------------------------- timers
@@ -306,6 +309,7 @@ TIMER_STATUS = FunctionTool(
     parameters=object_schema({"label": {"type": "string", "description": "Only the timer with this name."}}),
     summary="check timers",
     function=_timer_status,
+    read_only=True,
 )
 
 CANCEL_TIMER = FunctionTool(
@@ -363,6 +367,7 @@ class WhatCanYouDo:
     description = "List what the assistant can do with its tools. Use it when the user asks what you can do."
     parameters: Mapping[str, Any] = object_schema()
     summary = "tell you what I can do"
+    read_only = True
 
     def __init__(self, registry: ToolRegistry) -> None:
         self.registry = registry

@@ -252,4 +252,5 @@ CALCULATOR = FunctionTool(
     ),
     summary="do arithmetic",
     function=_calculate,
+    read_only=True,
 )

@@ -113,8 +113,9 @@ class TurnTools:
         recorded: RecordedResults | None = None,
         ready: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        """``ready``: awaited before any tool runs (a reply prepared early runs no tool until the
-        end of the turn is decided: the user may still go on, and tools act)."""
+        """``ready``: awaited before a tool that acts runs (a reply prepared early runs no such tool
+        until the end of the turn is decided: the user may still go on). Read-only tools run at once,
+        so that an answer they give is ready at the release like any other reply."""
         self._ready = ready
         self._box = box
         self._context = context
@@ -122,6 +123,11 @@ class TurnTools:
         self._say = say
         self._recorded = recorded
         self._ids = itertools.count(1)
+
+    async def _until_allowed(self, names: Sequence[str]) -> None:
+        """Wait for the end of the turn to be decided unless every tool called only looks up."""
+        if self._ready is not None and not all(self._box.registry.read_only(name) for name in names):
+            await self._ready()
 
     def match(self, text: str) -> IntentMatch | None:
         """The intent ``text`` asks for, if the intent layer knows it."""
@@ -135,8 +141,7 @@ class TurnTools:
 
     async def answer(self, match: IntentMatch) -> str:
         """Call the intent's tool and return the sentence that answers the user."""
-        if self._ready is not None:
-            await self._ready()
+        await self._until_allowed([match.tool])
         call_id = f"intent_{next(self._ids)}"
         self._emit(ToolCalled(call_id, match.tool, dict(match.arguments), "intent"))
         if self._recorded is not None:
@@ -147,8 +152,7 @@ class TurnTools:
         return match.spoken_answer(result)
 
     async def run(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
-        if self._ready is not None:
-            await self._ready()
+        await self._until_allowed([call.name for call in calls])
         for call in calls:
             self._emit(ToolCalled(call.id, call.name, call.arguments, "model"))
         if self._recorded is not None:
