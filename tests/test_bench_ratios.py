@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from voicebot.bench.run import first_audio_ratios
+from voicebot.bench.run import AT_RELEASE, BenchOptions, _modes, first_audio_ratios
+from voicebot.settings import Settings
 
 
 def _set(median: float, p95: float) -> dict[str, object]:
@@ -19,6 +20,7 @@ def test_each_ratio_divides_the_named_statistics() -> None:
         "long streaming": _set(50, 60),
         "long naive": _set(1000, 1100),
         "4 sessions at once": _set(150, 270),
+        "streaming, reply at release": _set(135, 180),
     }
 
     ratios = first_audio_ratios(results, sessions=4)
@@ -27,6 +29,7 @@ def test_each_ratio_divides_the_named_statistics() -> None:
         "naive median / streaming median": pytest.approx(8.0),
         "long naive median / long streaming median": pytest.approx(20.0),
         "4 sessions at once p95 / streaming median": pytest.approx(2.7),
+        "4 sessions at once p95 / streaming, reply at release median": pytest.approx(2.0),
     }
 
 
@@ -37,3 +40,13 @@ def test_a_set_not_measured_or_without_audio_gives_no_ratio() -> None:
     assert first_audio_ratios({"streaming": _set(100, 200), "naive": _set(800, 900)}, sessions=1) == {
         "naive median / streaming median": pytest.approx(8.0)
     }
+
+
+def test_the_reply_at_release_is_measured_only_for_the_sessions_ratio_and_with_the_early_reply_on() -> None:
+    on, off = Settings(), Settings.model_validate({"session": {"early_reply_ms": 0}})
+
+    assert AT_RELEASE in _modes(on, BenchOptions(sessions=4))
+    assert _modes(on, BenchOptions(sessions=4))[AT_RELEASE]["VOICEBOT_SESSION__EARLY_REPLY_MS"] == "0"
+    assert AT_RELEASE not in _modes(on, BenchOptions(sessions=1))
+    assert AT_RELEASE not in _modes(off, BenchOptions(sessions=4))
+    assert list(_modes(off, BenchOptions(sessions=4, naive=False))) == ["streaming"]
