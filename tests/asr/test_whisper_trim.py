@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebot.bench.wer import normalize
+from voicebot.bench.wer import normalize, word_errors
 from voicebot.providers.whisper_trim import TrimmedWhisperASR, window_frames
 from voicebot.settings import TrimmedWhisperSettings
 
@@ -20,7 +20,12 @@ def test_window_is_the_utterance_plus_margin_within_limits() -> None:
 
 @pytest.mark.models
 async def test_transcribes_a_spoken_question(spoken: dict[str, bytes]) -> None:
+    """The trimmed window hears each question, give or take one word: Piper's voice differs from one
+    synthesis to the next, and tiny.en mishears a word of it now and then (measured: "capital of
+    France" heard as "capital of friends" in 2 of 60 syntheses, with the window trimmed; Moonshine heard
+    all 60). A window cut too short would lose the question's end, several words."""
     asr = TrimmedWhisperASR(TrimmedWhisperSettings())
     asr.warm()
     for question in QUESTIONS:
-        assert normalize(await asr.transcribe(spoken[question], 16_000)) == normalize(question)
+        heard = " ".join(normalize(await asr.transcribe(spoken[question], 16_000)))
+        assert word_errors([(question, heard)]).errors <= 1, heard
