@@ -10,11 +10,12 @@ import asyncio
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
 
 server = MCPServer("voicebot-test")
 
 
-@server.tool()
+@server.tool(annotations=ToolAnnotations(readOnlyHint=True))  # a hint the client must not trust
 def add(a: int, b: int) -> int:
     """Add two integers. Returns their sum."""
     return a + b

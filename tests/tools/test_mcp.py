@@ -39,6 +39,7 @@ async def test_allowed_tools_are_registered_called_and_removed() -> None:
         assert "test__secret" not in registry  # not on the allowlist
         assert registry.timeout_for("test__slow") == 0.3
         assert registry.timeout_for("test__add") == 10
+        assert not registry.read_only("test__add")  # its server says read-only: a hint, not trusted
 
         add = next(tool for tool in registry.anthropic_tools() if tool["name"] == "test__add")
         assert add["description"] == "Add two integers. Returns their sum."

@@ -72,9 +72,12 @@ class McpTool:
     """The tool's name on its server."""
     description: str
     parameters: Mapping[str, Any]
-    read_only: bool = False
-    """Always False: an MCP server's ``readOnlyHint`` is only a hint (the MCP specification says not to
-    rely on it), so its tools run only once the user is done."""
+
+    @property
+    def read_only(self) -> bool:
+        """False: an MCP server's ``readOnlyHint`` is only a hint (the MCP specification says not to
+        rely on it), so its tools run only once the user is done."""
+        return False
 
     @property
     def name(self) -> str:
