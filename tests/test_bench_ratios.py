@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voicebot.bench.run import AT_RELEASE, BenchOptions, _modes, first_audio_ratios
+from voicebot.bench.run import AT_RELEASE, BenchOptions, first_audio_ratios, server_modes
 from voicebot.settings import Settings
 
 
@@ -45,8 +45,8 @@ def test_a_set_not_measured_or_without_audio_gives_no_ratio() -> None:
 def test_the_reply_at_release_is_measured_only_for_the_sessions_ratio_and_with_the_early_reply_on() -> None:
     on, off = Settings(), Settings.model_validate({"session": {"early_reply_ms": 0}})
 
-    assert AT_RELEASE in _modes(on, BenchOptions(sessions=4))
-    assert _modes(on, BenchOptions(sessions=4))[AT_RELEASE]["VOICEBOT_SESSION__EARLY_REPLY_MS"] == "0"
-    assert AT_RELEASE not in _modes(on, BenchOptions(sessions=1))
-    assert AT_RELEASE not in _modes(off, BenchOptions(sessions=4))
-    assert list(_modes(off, BenchOptions(sessions=4, naive=False))) == ["streaming"]
+    assert AT_RELEASE in server_modes(on, BenchOptions(sessions=4))
+    assert server_modes(on, BenchOptions(sessions=4))[AT_RELEASE]["VOICEBOT_SESSION__EARLY_REPLY_MS"] == "0"
+    assert AT_RELEASE not in server_modes(on, BenchOptions(sessions=1))
+    assert AT_RELEASE not in server_modes(off, BenchOptions(sessions=4))
+    assert list(server_modes(off, BenchOptions(sessions=4, naive=False))) == ["streaming"]

@@ -90,7 +90,7 @@ async def _together(
 AT_RELEASE = "streaming, reply at release"
 
 
-def _modes(settings: Settings, options: BenchOptions) -> dict[str, dict[str, str]]:
+def server_modes(settings: Settings, options: BenchOptions) -> dict[str, dict[str, str]]:
     """Each measured server setup: its name and the settings it overrides."""
     modes = {"streaming": {"VOICEBOT_SESSION__STREAMING": "true"}}
     if options.sessions > 1 and settings.session.early_reply_ms > 0:
@@ -132,7 +132,7 @@ def run_bench(settings: Settings, config: Path | None, options: BenchOptions) ->
     print(f"voicebot bench: {len(questions)} utterances, {len(long)} long requests", file=sys.stderr)
     results: dict[str, dict[str, Any]] = {}
     samples: dict[str, list[TurnSample]] = {}
-    for mode, overrides in _modes(settings, options).items():
+    for mode, overrides in server_modes(settings, options).items():
         with server_process(config, overrides) as server:
             samples[mode] = asyncio.run(_measure(server.ws_url, questions))
             results[mode] = summarize(samples[mode])

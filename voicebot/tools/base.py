@@ -292,7 +292,7 @@ class ToolRegistry:
 
     def read_only(self, name: str) -> bool:
         """Whether the tool ``name`` changes nothing (False for a tool not registered)."""
-        tool = self._tools.get(name)
+        tool = self.get(name)
         return tool is not None and tool.read_only
 
     def timeout_for(self, name: str) -> float:
